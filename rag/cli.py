@@ -1,0 +1,168 @@
+"""The `rag` command: a thin skin over the Python API (`build_index`, `Engine.ask`).
+
+Commands that live above the library (`serve` in api/, `eval` in evals/) register themselves under the
+`rag.commands` entry point group, so this package never imports them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import textwrap
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import click
+
+from .errors import RagError
+from .models import MODES, Answer, Filters
+from .settings import get_settings
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | {ep.name for ep in entry_points(group="rag.commands")})
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None:
+            for ep in entry_points(group="rag.commands", name=name):
+                return ep.load()
+        return command
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RagError as exc:  # a message the user can act on, never a traceback
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="crisis-rag")
+def main() -> None:
+    """Question answering over crisis sources, with cited, verbatim passages.
+
+    \b
+      rag index --corpus corpus/ --index index/
+      rag ask "Why does Russia object to NATO expansion?"
+    """
+
+
+index_option = click.option(
+    "--index", "index_dir", type=click.Path(path_type=Path), default=None,
+    help="Index directory [default: RAG_INDEX_DIR, or ./index].",
+)
+
+
+@main.command("index")
+@click.option("--corpus", "corpus", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="A folder or JSONL file of sources; repeat for several [default: RAG_CORPUS_PATHS and RAG_DATA_DIR].")
+@index_option
+@click.option("--if-stale", is_flag=True, help="Do nothing when the index already matches the corpus and settings.")
+@click.option("--force", is_flag=True, help="Write a new generation even when nothing changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bool, force: bool, as_json: bool) -> None:
+    """Build or update the index from source files (Markdown, text, HTML, JSONL).
+
+    Unchanged chunks keep their vectors; changed documents replace theirs; removed files leave the index.
+
+    \b
+      rag index --corpus corpus/ --corpus ../shared/data/crisis/wh_briefings/ --index index/
+    """
+    from .documents import read_paths
+    from .embedding import Embedder
+    from .index import build_index, is_stale
+    from .retrieve import index_config
+
+    settings = get_settings()
+    paths = list(corpus) or [*settings.corpus_paths, *([settings.data_dir] if settings.data_dir else [])]
+    index_dir = index_dir or settings.index_dir
+    documents = read_paths(paths, settings.source_by_host)
+    embedder = Embedder(settings.model_path)
+    if if_stale and not is_stale(index_dir, documents, index_config(settings, embedder)):
+        click.echo(f"index at {index_dir} is up to date ({len(documents)} documents)", err=True)
+        return
+    report = build_index(
+        index_dir, documents, embedder, index_config(settings, embedder).chunker,
+        batch_size=settings.embed_batch_size, progress=sys.stderr.isatty(), force=force,
+    )
+    if as_json:
+        click.echo(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(report).items()}))
+    else:
+        verb = "unchanged" if report.skipped else "indexed"
+        click.echo(f"{verb}: {report.documents} documents, {report.chunks} chunks "
+                   f"({report.embedded} embedded) in {report.seconds:.1f} s -> {report.path}")
+
+
+@main.command("ask")
+@click.argument("question", required=False)
+@index_option
+@click.option("-k", "--top-k", default=5, show_default=True, help="How many passages.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("--source", multiple=True, help="Only passages from this source (repeatable).")
+@click.option("--from", "published_from", type=click.DateTime(["%Y-%m-%d"]), help="Published on or after (YYYY-MM-DD).")
+@click.option("--to", "published_to", type=click.DateTime(["%Y-%m-%d"]), help="Published on or before (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--file", "questions_file", type=click.File("r"),
+              help="Questions, one per line or JSONL with a 'question' field; prints one JSON object per line.")
+def ask_command(question, index_dir, top_k, mode, source, published_from, published_to, as_json, questions_file) -> None:
+    """Print the passages that answer QUESTION, best first, with citations and the answering sentence.
+
+    \b
+      rag ask "Why does Russia object to NATO expansion?"
+      rag ask --json --source "The White House" --from 2022-01-01 "What did the US offer Russia?"
+      rag ask --file questions.txt > answers.jsonl
+    """
+    from .retrieve import Engine
+
+    if (question is None) == (questions_file is None):
+        raise click.UsageError("give a QUESTION or --file, not both")
+    engine = Engine.open(index_dir)
+    filters = Filters(tuple(source), _date(published_from), _date(published_to))
+    if questions_file is not None:
+        for number, line in enumerate(questions_file, 1):
+            if line.strip():
+                text = _question_from_line(line, number)
+                click.echo(json.dumps(engine.ask(text, top_k, mode, filters).to_dict(), ensure_ascii=False))
+        return
+    answer = engine.ask(question, top_k, mode, filters)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_answer(answer))
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value else None
+
+
+def _question_from_line(line: str, number: int) -> str:
+    if line.lstrip().startswith("{"):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record.get("question"), str):
+            raise click.ClickException(f"line {number}: a JSON line needs a string field 'question'")
+        return record["question"]
+    return line.strip()
+
+
+def format_answer(answer: Answer) -> str:
+    """Readable text: each passage with its citation, the answering sentence in bold where it stands."""
+    if answer.abstained:
+        return f"The sources do not answer this question. ({answer.took_ms:.0f} ms)"
+    blocks = []
+    for p in answer.passages:
+        cited = " — ".join(x for x in (p.title or "(untitled)", p.source, p.published) if x)
+        relative = (p.sentence_start - p.char_start, p.sentence_end - p.char_start)
+        body = (p.text[: relative[0]] + click.style(p.text[relative[0] : relative[1]], bold=True, underline=True)
+                + p.text[relative[1] :])
+        lines = [f"{p.citation} {cited}"]
+        if p.url:
+            lines.append(f"    {p.url}")
+        lines.append(f"    > {p.sentence}")
+        lines.append(textwrap.indent(body.strip(), "    "))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + f"\n\n({answer.mode}, {answer.took_ms:.0f} ms, as of {answer.as_of or 'undated'})"

@@ -1,0 +1,356 @@
+"""The on-disk index: generations of (SQLite store, FAISS vectors, BM25, sentence vectors) behind a manifest.
+
+Layout of an index directory::
+
+    DIR/CURRENT -> gen-20260125T101500-1a2b3c   (a symlink, switched atomically by rename)
+    DIR/gen-.../manifest.json                  model, chunker, corpus fingerprint, file checksums
+    DIR/gen-.../store.sqlite  dense.faiss  sentences.npy  bm25/
+
+A build writes a new generation aside (``.building-*``), then renames it into place and switches
+``CURRENT``; a crash at any point leaves the previous generation in use. Vectors of chunks whose text
+is unchanged are copied from the previous generation instead of being embedded again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from . import store
+from .chunking import ChunkerConfig, chunk_document
+from .documents import Document
+from .embedding import Embedder
+from .errors import CorruptIndex, IndexMismatch, IndexNotFound
+from .lexical import LexicalIndex
+from .sentences import sentence_spans
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+FILES = ("store.sqlite", "dense.faiss", "sentences.npy")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """What the stored vectors and chunks depend on; an index built with another config cannot be queried."""
+
+    model: str
+    dimension: int
+    chunker: ChunkerConfig
+
+    def describe(self) -> str:
+        c = self.chunker
+        return f"model {self.model} ({self.dimension}d), chunks of {c.max_tokens} {c.encoding} tokens, overlap {c.overlap}"
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    path: Path
+    documents: int
+    chunks: int
+    embedded: int  # chunks embedded in this build; the rest were reused
+    seconds: float
+    skipped: bool = False  # nothing changed, so no new generation was written
+
+
+def dense_text(doc: Document, chunk_text: str) -> tuple[str, int]:
+    """What the embedder sees for a chunk, and where the chunk starts in it.
+
+    The title rides along because the cue that picks a passage often sits there, not in the chunk.
+    """
+    prefix = f"{doc.title}\n" if doc.title else ""
+    return prefix + chunk_text, len(prefix)
+
+
+def lexical_text(doc: Document, chunk_text: str) -> str:
+    """What BM25 sees: title, source and the date in words ("10 January 2022"), then the chunk."""
+    parts = [doc.title, doc.source, _date_words(doc.published), chunk_text]
+    return "\n".join(p for p in parts if p)
+
+
+def _date_words(published: str) -> str:
+    try:
+        day = dt.date.fromisoformat(published)
+    except ValueError:
+        return ""
+    return f"{day.day} {day:%B %Y}"
+
+
+def corpus_fingerprint(documents: Sequence[Document], config: IndexConfig) -> str:
+    digest = hashlib.sha256(json.dumps([FORMAT_VERSION, asdict(config)], sort_keys=True).encode())
+    for doc in sorted(documents, key=lambda d: d.doc_id):
+        meta = doc.metadata()
+        meta.pop("path")
+        digest.update(doc.doc_id.encode())
+        digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def current_generation(index_dir: Path) -> Path:
+    """The folder of the index generation in use, or IndexNotFound."""
+    link = Path(index_dir) / CURRENT
+    if not link.exists():
+        raise IndexNotFound(f"no index at {index_dir}: build one with `rag index --index {index_dir}`")
+    return link.resolve()
+
+
+def read_manifest(generation: Path) -> dict:
+    try:
+        return json.loads((generation / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CorruptIndex(f"{generation}: manifest unreadable ({exc}); rebuild with `rag index`") from None
+
+
+def check_config(manifest: dict, config: IndexConfig, where: Path) -> None:
+    built = IndexConfig(manifest["model"], manifest["dimension"], ChunkerConfig(**manifest["chunker"]))
+    if manifest.get("format") != FORMAT_VERSION or built != config:
+        raise IndexMismatch(
+            f"the index at {where} was built with {built.describe()}, but this run uses {config.describe()}: "
+            f"rebuild it with `rag index --index {where}` (or set the RAG_* settings it was built with)"
+        )
+
+
+def is_stale(index_dir: Path, documents: Sequence[Document], config: IndexConfig) -> bool:
+    """True when the index is missing, built with another config, or from other documents."""
+    try:
+        manifest = read_manifest(current_generation(index_dir))
+    except (IndexNotFound, CorruptIndex):
+        return True
+    return manifest.get("fingerprint") != corpus_fingerprint(documents, config)
+
+
+def verify_files(generation: Path, manifest: dict) -> None:
+    for name, expected in manifest["files"].items():
+        path = generation / name
+        if not path.exists() or _sha256(path) != expected:
+            raise CorruptIndex(f"{path} is missing or does not match its checksum; rebuild with `rag index`")
+
+
+@contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    # One writer at a time; readers never take it (they read whole generations that no one writes to).
+    with open(index_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def build_index(
+    index_dir: Path,
+    documents: Sequence[Document],
+    embedder: Embedder,
+    chunker: ChunkerConfig,
+    batch_size: int = 32,
+    progress: bool = False,
+    force: bool = False,
+) -> BuildReport:
+    """Index ``documents`` into a new generation under ``index_dir`` and make it current.
+
+    Unchanged chunks reuse the previous generation's vectors; with nothing changed at all (same
+    fingerprint) and ``force`` false, no generation is written.
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    config = IndexConfig(embedder.name, embedder.dimension, chunker)
+    fingerprint = corpus_fingerprint(documents, config)
+    with _build_lock(index_dir):
+        _remove_abandoned_builds(index_dir)
+        previous = _reusable_generation(index_dir, config)
+        if previous and not force and read_manifest(previous).get("fingerprint") == fingerprint:
+            manifest = read_manifest(previous)
+            return BuildReport(previous, manifest["documents"], manifest["chunks"], 0,
+                               time.perf_counter() - started, skipped=True)
+        building = index_dir / f".building-{uuid.uuid4().hex[:8]}"
+        building.mkdir()
+        embedded, chunk_count = _write_generation(building, documents, embedder, chunker, batch_size, previous, progress)
+        manifest = {
+            "format": FORMAT_VERSION,
+            **asdict(config),
+            "fingerprint": fingerprint,
+            "documents": len(documents),
+            "chunks": chunk_count,
+            "faiss_version": faiss.__version__,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "files": {p.relative_to(building).as_posix(): _sha256(p) for p in sorted(building.rglob("*")) if p.is_file()},
+        }
+        _write_atomic(building / "manifest.json", json.dumps(manifest, indent=2))
+        generation = index_dir / f"gen-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        building.rename(generation)
+        _switch_current(index_dir, generation)
+        _remove_old_generations(index_dir, keep={generation.name, previous.name if previous else ""})
+    return BuildReport(generation, len(documents), chunk_count, embedded, time.perf_counter() - started)
+
+
+def _write_generation(folder, documents, embedder, chunker, batch_size, previous, progress) -> tuple[int, int]:
+    connection = store.create(folder / "store.sqlite")
+    dense_texts: list[str] = []
+    lexical_texts: list[str] = []
+    sentence_offsets: list[list[tuple[int, int]]] = []  # per chunk, relative to its dense text
+    chunk_rows, sentence_rows = [], []
+    for ordinal, doc in enumerate(documents):
+        store.insert_document(connection, ordinal, doc)
+        for chunk in chunk_document(doc.doc_id, doc.text, chunker):
+            row = len(dense_texts)
+            text, shift = dense_text(doc, chunk.text)
+            spans = sentence_spans(doc.text, chunk.start, chunk.end)
+            dense_texts.append(text)
+            lexical_texts.append(lexical_text(doc, chunk.text))
+            sentence_offsets.append([(s - chunk.start + shift, e - chunk.start + shift) for s, e in spans])
+            key = hashlib.sha1(f"{embedder.name}\0{text}".encode()).hexdigest()
+            chunk_rows.append((row, ordinal, chunk.index, chunk.start, chunk.end, key))
+            sentence_rows.extend((len(sentence_rows), row, s, e) for s, e in spans)
+    store.insert_chunks(connection, chunk_rows)
+    store.insert_sentences(connection, sentence_rows)
+    connection.commit()
+    connection.close()
+
+    vectors = np.zeros((len(dense_texts), embedder.dimension), dtype=np.float32)
+    sentence_vectors = np.zeros((len(sentence_rows), embedder.dimension), dtype=np.float16)
+    first_sentence = np.cumsum([0] + [len(s) for s in sentence_offsets])
+    todo = _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vectors)
+    bar = tqdm(total=len(todo), unit="chunk", desc="embedding", disable=not progress, smoothing=0.1)
+    for lo in range(0, len(todo), batch_size * 4):
+        batch = todo[lo : lo + batch_size * 4]
+        passage, per_sentence = embedder.encode_with_sentences(
+            [dense_texts[r] for r in batch], [sentence_offsets[r] for r in batch], batch_size=batch_size
+        )
+        vectors[batch] = passage
+        for row, sentence in zip(batch, per_sentence):
+            sentence_vectors[first_sentence[row] : first_sentence[row + 1]] = sentence
+        bar.update(len(batch))
+    bar.close()
+
+    dense = faiss.IndexFlatIP(embedder.dimension)
+    dense.add(vectors)
+    faiss.write_index(dense, str(folder / "dense.faiss"))
+    np.save(folder / "sentences.npy", sentence_vectors)
+    LexicalIndex.build(lexical_texts).save(folder / "bm25")
+    _fsync_tree(folder)
+    return len(todo), len(dense_texts)
+
+
+def _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vectors) -> list[int]:
+    """Copy vectors for chunks the previous generation already embedded; return the rows still to embed."""
+    if previous is None:
+        return [row[0] for row in chunk_rows]
+    old_connection = store.open_readonly(previous / "store.sqlite")
+    old_rows = store.rows_by_embed_key(old_connection)
+    old_dense = faiss.read_index(str(previous / "dense.faiss"))
+    old_sentences = np.load(previous / "sentences.npy", mmap_mode="r")
+    reuse = [(row[0], old_rows[row[5]]) for row in chunk_rows if row[5] in old_rows]
+    if reuse:
+        old_first = dict(old_connection.execute("SELECT chunk_row, MIN(row) FROM sentences GROUP BY chunk_row"))
+        new_rows, from_rows = (np.array(x) for x in zip(*reuse))
+        vectors[new_rows] = np.vstack([old_dense.reconstruct(int(r)) for r in from_rows])
+        for new, old in reuse:
+            count = first_sentence[new + 1] - first_sentence[new]
+            start = old_first.get(old, 0)
+            sentence_vectors[first_sentence[new] : first_sentence[new + 1]] = old_sentences[start : start + count]
+    old_connection.close()
+    reused = {new for new, _ in reuse}
+    return [row[0] for row in chunk_rows if row[0] not in reused]
+
+
+def _reusable_generation(index_dir: Path, config: IndexConfig) -> Path | None:
+    try:
+        generation = current_generation(index_dir)
+        manifest = read_manifest(generation)
+        check_config(manifest, config, index_dir)
+        verify_files(generation, manifest)
+    except (IndexNotFound, CorruptIndex, IndexMismatch, KeyError, TypeError):
+        return None
+    return generation
+
+
+def _switch_current(index_dir: Path, generation: Path) -> None:
+    link = index_dir / f".{CURRENT}-{uuid.uuid4().hex[:6]}"
+    os.symlink(generation.name, link)
+    os.replace(link, index_dir / CURRENT)  # rename is atomic: readers see the old or the new, never neither
+    _fsync_dir(index_dir)
+
+
+def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
+    # The one before the current stays, so a reader that opened it just before the switch keeps working.
+    for old in index_dir.glob("gen-*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_abandoned_builds(index_dir: Path) -> None:
+    # Only called under the build lock, so any .building-* left is from a build that died.
+    for stale in index_dir.glob(".building-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    aside = path.with_name(path.name + ".tmp")
+    with open(aside, "w") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(aside, path)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LoadedIndex:
+    """One generation opened for reading: everything a query needs, held until the engine lets it go."""
+
+    def __init__(self, generation: Path, config: IndexConfig, verify: bool = True) -> None:
+        manifest = read_manifest(generation)
+        check_config(manifest, config, generation.parent)
+        if verify:
+            verify_files(generation, manifest)
+        self.generation = generation
+        self.manifest = manifest
+        self.connection = store.open_readonly(generation / "store.sqlite")
+        self.dense = faiss.read_index(str(generation / "dense.faiss"))
+        self.lexical = LexicalIndex.load(generation / "bm25", manifest["chunks"])
+        self.sentence_vectors = np.load(generation / "sentences.npy", mmap_mode="r")
+        # A zero-copy view of the flat index's vectors, for similarities of any row.
+        size, dim = self.dense.ntotal, self.dense.d
+        self.vectors = faiss.rev_swig_ptr(self.dense.get_xb(), size * dim).reshape(size, dim) if size else np.zeros((0, dim), np.float32)
+        self.doc_ids, self.doc_sources, self.doc_published = store.document_columns(self.connection)
+        self.chunks = store.chunk_columns(self.connection)  # (doc_ordinal, idx, start, end) per row
+
+    @property
+    def size(self) -> int:
+        return int(self.dense.ntotal)
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,62 @@
+"""BM25 over chunk texts with bm25s: English stop words removed, Snowball-stemmed, so "expand" meets "expansion"."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+class LexicalIndex:
+    """A bm25s index whose document ids are the chunk rows of the dense index."""
+
+    def __init__(self, retriever: bm25s.BM25 | None, size: int) -> None:
+        self._retriever = retriever
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "LexicalIndex":
+        if not texts:
+            return cls(None, 0)
+        retriever = bm25s.BM25()
+        retriever.index(tokenize(texts), show_progress=False)
+        return cls(retriever, len(texts))
+
+    def save(self, folder: Path) -> None:
+        if self._retriever is not None:
+            self._retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> "LexicalIndex":
+        if size == 0:
+            return cls(None, 0)
+        return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False), size)
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and BM25 scores of the best ``k`` chunks with a positive score (within ``mask`` if given)."""
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        if self._retriever is None:
+            return empty
+        vocab = self._retriever.vocab_dict
+        terms = [t for t in tokenize([query])[0] if t in vocab]
+        if not terms:
+            return empty
+        weights = None if mask is None else mask.astype(np.float32)
+        rows, scores = self._retriever.retrieve(
+            [terms], k=min(k, self.size), show_progress=False, weight_mask=weights, n_threads=1
+        )
+        rows, scores = rows[0].astype(np.int64), scores[0]
+        keep = scores > 0
+        return rows[keep], scores[keep]

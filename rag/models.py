@@ -1,0 +1,55 @@
+"""The shapes that cross the library's boundary: a question's filters, a cited passage, an answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict answers to some sources and/or a published-date range (inclusive ISO dates)."""
+
+    source: tuple[str, ...] = ()
+    published_from: dt.date | None = None
+    published_to: dt.date | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.source or self.published_from or self.published_to)
+
+
+@dataclass(frozen=True)
+class Passage:
+    rank: int
+    citation: str  # "[1]"
+    doc_id: str
+    chunk_id: str
+    title: str
+    source: str
+    url: str
+    published: str
+    text: str  # verbatim: document.text[char_start:char_end]
+    sentence: str  # the sentence of the passage that answers best, verbatim
+    sentence_start: int  # offsets of that sentence in the document
+    sentence_end: int
+    char_start: int
+    char_end: int
+    score: float  # the mode's ranking score (RRF, cosine or BM25)
+    similarity: float  # cosine of question and passage, comparable across modes
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    mode: str
+    top_k: int
+    abstained: bool  # true when nothing in the sources answers; passages is then empty
+    passages: list[Passage] = field(default_factory=list)
+    took_ms: float = 0.0
+    as_of: str = ""  # newest published date among the cited passages
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

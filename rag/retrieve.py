@@ -1,0 +1,212 @@
+"""Answering a question: dense, BM25 or fused retrieval, filters, copy removal, abstention, best sentence.
+
+``Engine`` is the one entry point the CLI, the HTTP service and the eval runner all use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from . import store
+from .chunking import ChunkerConfig
+from .documents import normalise_text
+from .embedding import Embedder
+from .errors import BadQuery
+from .index import IndexConfig, LoadedIndex, current_generation
+from .lexical import tokenize
+from .models import MODES, Answer, Filters, Passage
+from .settings import Settings, get_settings
+
+MAX_QUESTION_CHARS = 2000
+MAX_TOP_K = 50
+SENTENCE_OVERLAP_WEIGHT = 0.15  # how much sharing the question's words lifts a sentence over its cosine
+
+# Single queries are 2-3x slower when faiss splits a small search over threads.
+faiss.omp_set_num_threads(1)
+
+
+class Engine:
+    """Question answering over one index directory.
+
+    >>> engine = Engine.open("index")
+    >>> answer = engine.ask("Why does Russia object to NATO expansion?", top_k=3)
+    >>> answer.passages[0].citation, answer.passages[0].sentence
+    ('[1]', 'They reference Moscow’s greatest grievance being ...')
+    """
+
+    def __init__(self, index_dir: Path, settings: Settings, embedder: Embedder) -> None:
+        self.index_dir = Path(index_dir)
+        self.settings = settings
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._index = LoadedIndex(current_generation(self.index_dir), self.config)
+
+    @classmethod
+    def open(cls, index_dir: Path | str | None = None, *, settings: Settings | None = None,
+             embedder: Embedder | None = None) -> "Engine":
+        """Open the index at ``index_dir`` (default: the ``RAG_INDEX_DIR`` setting) with the configured model."""
+        settings = settings or get_settings()
+        embedder = embedder or Embedder(settings.model_path)
+        return cls(Path(index_dir or settings.index_dir), settings, embedder)
+
+    @property
+    def config(self) -> IndexConfig:
+        return index_config(self.settings, self.embedder)
+
+    @property
+    def index(self) -> LoadedIndex:
+        return self._index
+
+    def reload(self) -> bool:
+        """Switch to the index's current generation if a build replaced it; True when it switched."""
+        generation = current_generation(self.index_dir)
+        with self._lock:
+            if generation == self._index.generation:
+                return False
+            # The old generation is left to the garbage collector: requests in flight still hold it.
+            self._index = LoadedIndex(generation, self.config)
+            return True
+
+    def ask(self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Answer:
+        """The passages that answer ``question``, best first, each with its citation and best sentence."""
+        started = time.perf_counter()
+        question = _check_question(question)
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise BadQuery(f"top_k: must be between 1 and {MAX_TOP_K}, got {top_k}")
+        if mode not in MODES:
+            raise BadQuery(f"mode: must be one of {', '.join(MODES)}, got {mode[:20]!r}")
+        filters = filters or Filters()
+        index = self._index  # one generation for the whole request, even if a reload happens meanwhile
+        mask = _filter_mask(index, filters) if filters else None
+        passages: list[Passage] = []
+        if index.size and (mask is None or mask.any()):
+            query = self.embedder.encode([question])[0]
+            rows, scores = self._rank(index, question, query, mode, mask)
+            rows, scores = self._drop_copies(index, rows, scores, top_k)
+            similarity = index.vectors[rows] @ query if len(rows) else np.zeros(0)
+            if len(rows) and similarity.max() >= self.settings.abstain_below:
+                passages = self._passages(index, question, query, rows, scores, similarity)
+        return Answer(
+            question=question, mode=mode, top_k=top_k, abstained=not passages, passages=passages,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            as_of=max((p.published for p in passages), default=""),
+        )
+
+    def _rank(self, index, question, query, mode, mask) -> tuple[np.ndarray, np.ndarray]:
+        k = min(self.settings.candidates, index.size)
+        lists = []
+        if mode in ("dense", "hybrid"):
+            lists.append(_dense_search(index, query, k, mask))
+        if mode in ("bm25", "hybrid"):
+            lists.append(index.lexical.search(question, k, mask))
+        if mode != "hybrid":
+            return lists[0]
+        return _reciprocal_rank_fusion(lists, self.settings.rrf_k)
+
+    def _drop_copies(self, index, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray]:
+        """Keep the best of passages that are the same text (wire copies, repeated boilerplate)."""
+        kept: list[int] = []
+        seen_text: set[str] = set()
+        for i, row in enumerate(rows):
+            doc, _, start, end = index.chunks[row]
+            text = normalise_text(_chunk_text(index, int(doc), int(start), int(end)))
+            if text in seen_text:
+                continue
+            if kept and float(np.max(index.vectors[rows[kept]] @ index.vectors[row])) > self.settings.dedupe_above:
+                continue
+            seen_text.add(text)
+            kept.append(i)
+            if len(kept) == top_k:
+                break
+        return rows[kept], scores[kept]
+
+    def _passages(self, index, question, query, rows, scores, similarity) -> list[Passage]:
+        sentences = store.sentences_of(index.connection, [int(r) for r in rows])
+        question_terms = set(tokenize([question])[0])
+        passages = []
+        for rank, (row, score, sim) in enumerate(zip(rows, scores, similarity), 1):
+            doc_ordinal, chunk_index, start, end = (int(x) for x in index.chunks[row])
+            doc = store.load_document(index.connection, doc_ordinal)
+            s_start, s_end = _best_sentence(doc.text, sentences[int(row)], index.sentence_vectors, query, question_terms)
+            passages.append(Passage(
+                rank=rank, citation=f"[{rank}]", doc_id=doc.doc_id, chunk_id=f"{doc.doc_id}:{chunk_index}",
+                title=doc.title, source=doc.source, url=doc.url, published=doc.published,
+                text=doc.text[start:end], sentence=doc.text[s_start:s_end], sentence_start=s_start,
+                sentence_end=s_end, char_start=start, char_end=end,
+                score=round(float(score), 6), similarity=round(float(sim), 4),
+            ))
+        return passages
+
+
+def index_config(settings: Settings, embedder: Embedder) -> IndexConfig:
+    chunker = ChunkerConfig(settings.encoding, settings.chunk_tokens, settings.chunk_overlap)
+    return IndexConfig(embedder.name, embedder.dimension, chunker)
+
+
+def _check_question(question: str) -> str:
+    if not isinstance(question, str):
+        raise BadQuery("question: must be a string")
+    # Lone surrogates cannot be encoded for the tokenizers; replace rather than fail.
+    question = question.encode("utf-8", "replace").decode("utf-8").replace("\x00", " ").strip()
+    if not question:
+        raise BadQuery("question: must not be empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise BadQuery(f"question: at most {MAX_QUESTION_CHARS} characters, got {len(question)}")
+    return question
+
+
+def _filter_mask(index: LoadedIndex, filters: Filters) -> np.ndarray:
+    wanted = {s.casefold() for s in filters.source}
+    low = filters.published_from.isoformat() if filters.published_from else ""
+    high = filters.published_to.isoformat() if filters.published_to else ""
+    doc_ok = np.array([
+        (not wanted or source.casefold() in wanted)
+        and (not low or (published and published >= low))
+        and (not high or (published and published <= high))
+        for source, published in zip(index.doc_sources, index.doc_published)
+    ], dtype=bool)
+    return doc_ok[index.chunks[:, 0]] if len(doc_ok) else np.zeros(index.size, dtype=bool)
+
+
+def _dense_search(index: LoadedIndex, query: np.ndarray, k: int, mask: np.ndarray | None):
+    params = None
+    if mask is not None:
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(mask.size, np.packbits(mask, bitorder="little")))
+    scores, rows = index.dense.search(query[None, :], k, params=params)
+    keep = rows[0] >= 0
+    return rows[0][keep].astype(np.int64), scores[0][keep]
+
+
+def _reciprocal_rank_fusion(lists, k: int) -> tuple[np.ndarray, np.ndarray]:
+    fused: dict[int, float] = {}
+    for rows, _ in lists:
+        for rank, row in enumerate(rows.tolist(), 1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+    order = sorted(fused, key=lambda r: (-fused[r], r))
+    return np.array(order, dtype=np.int64), np.array([fused[r] for r in order], dtype=np.float64)
+
+
+def _chunk_text(index: LoadedIndex, doc_ordinal: int, start: int, end: int) -> str:
+    row = index.connection.execute(
+        "SELECT substr(text, ?, ?) FROM documents WHERE ordinal=?", (start + 1, end - start, doc_ordinal)
+    ).fetchone()
+    return row[0]
+
+
+def _best_sentence(text, sentences, vectors, query, question_terms) -> tuple[int, int]:
+    """Offsets of the sentence that answers best: cosine to the question, lifted by shared words."""
+    best, best_score = None, -np.inf
+    for row, start, end in sentences:
+        score = float(np.asarray(vectors[row], dtype=np.float32) @ query)
+        if question_terms:
+            shared = question_terms.intersection(tokenize([text[start:end]])[0])
+            score += SENTENCE_OVERLAP_WEIGHT * len(shared) / len(question_terms)
+        if score > best_score:
+            best, best_score = (start, end), score
+    return best if best else (0, 0)

