@@ -166,3 +166,7 @@ def format_answer(answer: Answer) -> str:
         lines.append(textwrap.indent(body.strip(), "    "))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + f"\n\n({answer.mode}, {answer.took_ms:.0f} ms, as of {answer.as_of or 'undated'})"
+
+
+if __name__ == "__main__":
+    main()

@@ -194,6 +194,35 @@ def build_index(
     return BuildReport(generation, len(documents), chunk_count, embedded, time.perf_counter() - started)
 
 
+def update_index(
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerConfig,
+    add: Sequence[Document] = (),
+    remove: Sequence[str] = (),
+    batch_size: int = 32,
+) -> BuildReport:
+    """Add or replace documents and remove others (by id) in the current index, as a new generation.
+
+    A new document with the same non-empty ``url`` as an indexed one replaces it. Only new text is embedded.
+    """
+    index_dir = Path(index_dir)
+    try:
+        generation = current_generation(index_dir)
+        connection = store.open_readonly(generation / "store.sqlite")
+        existing = store.all_documents(connection)
+        connection.close()
+    except IndexNotFound:
+        existing = []
+    replaced_urls = {doc.url for doc in add if doc.url}
+    dropped = set(remove)
+    kept = [d for d in existing if d.doc_id not in dropped and d.url not in replaced_urls]
+    merged = {d.doc_id: d for d in kept}
+    for doc in add:
+        merged[doc.doc_id] = doc
+    return build_index(index_dir, list(merged.values()), embedder, chunker, batch_size=batch_size)
+
+
 def _write_generation(folder, documents, embedder, chunker, batch_size, previous, progress) -> tuple[int, int]:
     connection = store.create(folder / "store.sqlite")
     dense_texts: list[str] = []

@@ -15,10 +15,10 @@ import numpy as np
 
 from . import store
 from .chunking import ChunkerConfig
-from .documents import normalise_text
+from .documents import Document, normalise_text
 from .embedding import Embedder
 from .errors import BadQuery
-from .index import IndexConfig, LoadedIndex, current_generation
+from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, update_index
 from .lexical import tokenize
 from .models import MODES, Answer, Filters, Passage
 from .settings import Settings, get_settings
@@ -45,6 +45,7 @@ class Engine:
         self.settings = settings
         self.embedder = embedder
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._index = LoadedIndex(current_generation(self.index_dir), self.config)
 
     @classmethod
@@ -72,6 +73,33 @@ class Engine:
             # The old generation is left to the garbage collector: requests in flight still hold it.
             self._index = LoadedIndex(generation, self.config)
             return True
+
+    def documents(self, offset: int = 0, limit: int = 50) -> tuple[int, list[store.DocumentSummary]]:
+        """(total, one page of documents with metadata and chunk counts), in index order."""
+        index = self._index
+        return len(index.doc_ids), store.list_documents(index.connection, offset, limit)
+
+    def document(self, doc_id: str) -> Document | None:
+        """The full document (text included), so a citation's offsets can be shown in context."""
+        return store.find_document(self._index.connection, doc_id)
+
+    def add_documents(self, documents: list[Document]) -> BuildReport:
+        """Add or replace documents (same URL replaces); they are searchable when this returns."""
+        return self._update(add=documents)
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Remove a document; False when no document has that id."""
+        if self.document(doc_id) is None:
+            return False
+        self._update(remove=[doc_id])
+        return True
+
+    def _update(self, **changes) -> BuildReport:
+        with self._write_lock:
+            report = update_index(self.index_dir, self.embedder, self.config.chunker,
+                                  batch_size=self.settings.embed_batch_size, **changes)
+            self.reload()
+            return report
 
     def ask(self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Answer:
         """The passages that answer ``question``, best first, each with its citation and best sentence."""
@@ -110,17 +138,24 @@ class Engine:
         return _reciprocal_rank_fusion(lists, self.settings.rrf_k)
 
     def _drop_copies(self, index, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray]:
-        """Keep the best of passages that are the same text (wire copies, repeated boilerplate)."""
+        """Skip passages that mostly repeat what a better one already shows (wire copies, boilerplate).
+
+        A passage is a copy when its vector is nearly the same as a kept one's, or when at least half of
+        its text is in sentences already shown. Overlapping chunks of one document share far less.
+        """
+        pool = [int(r) for r in rows[: max(4 * top_k, 20)]]
+        sentences = store.sentences_of(index.connection, pool)
         kept: list[int] = []
-        seen_text: set[str] = set()
-        for i, row in enumerate(rows):
-            doc, _, start, end = index.chunks[row]
-            text = normalise_text(_chunk_text(index, int(doc), int(start), int(end)))
-            if text in seen_text:
+        shown: set[str] = set()
+        for i, row in enumerate(pool):
+            doc_text = _document_text(index, int(index.chunks[row][0]))
+            parts = [(normalise_text(doc_text[s:e]), e - s) for _, s, e in sentences[row]]
+            repeated = sum(length for text, length in parts if text in shown)
+            if repeated * 2 >= sum(length for _, length in parts):
                 continue
             if kept and float(np.max(index.vectors[rows[kept]] @ index.vectors[row])) > self.settings.dedupe_above:
                 continue
-            seen_text.add(text)
+            shown.update(text for text, _ in parts)
             kept.append(i)
             if len(kept) == top_k:
                 break
@@ -177,7 +212,8 @@ def _filter_mask(index: LoadedIndex, filters: Filters) -> np.ndarray:
 def _dense_search(index: LoadedIndex, query: np.ndarray, k: int, mask: np.ndarray | None):
     params = None
     if mask is not None:
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(mask.size, np.packbits(mask, bitorder="little")))
+        bits = np.packbits(mask, bitorder="little")  # must outlive the search: faiss keeps a raw pointer
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits)))
     scores, rows = index.dense.search(query[None, :], k, params=params)
     keep = rows[0] >= 0
     return rows[0][keep].astype(np.int64), scores[0][keep]
@@ -192,11 +228,8 @@ def _reciprocal_rank_fusion(lists, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(order, dtype=np.int64), np.array([fused[r] for r in order], dtype=np.float64)
 
 
-def _chunk_text(index: LoadedIndex, doc_ordinal: int, start: int, end: int) -> str:
-    row = index.connection.execute(
-        "SELECT substr(text, ?, ?) FROM documents WHERE ordinal=?", (start + 1, end - start, doc_ordinal)
-    ).fetchone()
-    return row[0]
+def _document_text(index: LoadedIndex, doc_ordinal: int) -> str:
+    return index.connection.execute("SELECT text FROM documents WHERE ordinal=?", (doc_ordinal,)).fetchone()[0]
 
 
 def _best_sentence(text, sentences, vectors, query, question_terms) -> tuple[int, int]:

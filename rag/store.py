@@ -65,14 +65,52 @@ def insert_sentences(connection: sqlite3.Connection, rows: Iterable[tuple[int, i
     connection.executemany("INSERT INTO sentences VALUES (?,?,?,?)", rows)
 
 
-def load_document(connection: sqlite3.Connection, ordinal: int) -> Document:
-    row = connection.execute(
-        "SELECT title, source, url, published, author, language, path, extra, text FROM documents WHERE ordinal=?",
-        (ordinal,),
-    ).fetchone()
+_DOCUMENT_COLUMNS = "title, source, url, published, author, language, path, extra, text"
+
+
+def _document(row: tuple) -> Document:
     title, source, url, published, author, language, path, extra, text = row
     return Document(text=text, title=title, source=source, url=url, published=published, author=author,
                     language=language, path=path, extra=json.loads(extra))
+
+
+def load_document(connection: sqlite3.Connection, ordinal: int) -> Document:
+    row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE ordinal=?", (ordinal,)).fetchone()
+    return _document(row)
+
+
+def find_document(connection: sqlite3.Connection, doc_id: str) -> Document | None:
+    row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+    return _document(row) if row else None
+
+
+def all_documents(connection: sqlite3.Connection) -> list[Document]:
+    return [_document(row) for row in connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY ordinal")]
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    """A document's metadata and chunk count, without its text (for listings)."""
+
+    doc_id: str
+    title: str
+    source: str
+    url: str
+    published: str
+    author: str
+    language: str
+    chars: int
+    chunks: int
+
+
+def list_documents(connection: sqlite3.Connection, offset: int, limit: int) -> list[DocumentSummary]:
+    rows = connection.execute(
+        """SELECT d.doc_id, d.title, d.source, d.url, d.published, d.author, d.language, length(d.text),
+                  (SELECT COUNT(*) FROM chunks c WHERE c.doc_ordinal = d.ordinal)
+           FROM documents d ORDER BY d.ordinal LIMIT ? OFFSET ?""",
+        (limit, offset),
+    )
+    return [DocumentSummary(*row) for row in rows]
 
 
 def document_columns(connection: sqlite3.Connection) -> tuple[list[str], list[str], list[str]]:

@@ -1,0 +1,94 @@
+import datetime as dt
+
+import pytest
+
+from rag import BadQuery, Document, Engine, Filters, build_index
+
+NATO_PROMISES = "the West tricked the former Soviet Union by breaking promises"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize(
+    ("question", "evidence"),
+    [
+        ("Why does Russia object to NATO expansion?", NATO_PROMISES),
+        ("Who warned that the drumbeat of war was getting loud?", "Michael Carpenter"),
+        ("How much did the Nord Stream 2 pipeline cost?", "$11 billion Nord Stream 2 pipeline"),
+        ("Which motorcycle club joined the parade in Republika Srpska?", "Night Wolves"),
+    ],
+)
+def test_each_mode_finds_the_passage(seed_engine, mode, question, evidence):
+    answer = seed_engine.ask(question, top_k=3, mode=mode)
+    assert not answer.abstained
+    assert any(evidence in p.text for p in answer.passages), [p.text[:80] for p in answer.passages]
+
+
+def test_passages_are_verbatim_with_offsets_and_the_best_sentence(seed_engine):
+    answer = seed_engine.ask("Why does Russia object to NATO expansion?", top_k=3)
+    doc = seed_engine.document(answer.passages[0].doc_id)
+    for rank, passage in enumerate(answer.passages, 1):
+        assert (passage.rank, passage.citation) == (rank, f"[{rank}]")
+        assert doc.text[passage.char_start : passage.char_end] == passage.text
+        assert doc.text[passage.sentence_start : passage.sentence_end] == passage.sentence
+        assert passage.char_start <= passage.sentence_start < passage.sentence_end <= passage.char_end
+        assert passage.published == "2022-01-16"
+    assert answer.as_of == "2022-01-16"
+    hit = next(p for p in answer.passages if NATO_PROMISES in p.text)
+    assert "Nato" in hit.sentence and "expan" in hit.sentence
+
+
+def test_off_topic_questions_abstain(seed_engine):
+    answer = seed_engine.ask("What is a good recipe for banana bread?")
+    assert answer.abstained and answer.passages == []
+
+
+def test_an_empty_index_abstains(tmp_path, embedder, chunker, settings):
+    build_index(tmp_path, [], embedder, chunker)
+    engine = Engine.open(tmp_path, settings=settings, embedder=embedder)
+    for mode in ("hybrid", "dense", "bm25"):
+        assert engine.ask("Why does Russia object to NATO expansion?", mode=mode).abstained
+
+
+@pytest.fixture(scope="module")
+def two_source_engine(tmp_path_factory, embedder, chunker, settings):
+    shared = "Officials said the sanctions package targets Russian banks and export controls on chips."
+    docs = [
+        Document(text="Moscow rejected the proposal on NATO. " + shared, title="Wire A", source="Agency A",
+                 published="2022-01-10"),
+        Document(text="In Washington the reaction was swift. " + shared, title="Wire B", source="Agency B",
+                 published="2022-02-20"),
+        Document(text="Kyiv asked for air defence systems and more sanctions on Russian banks.", title="Kyiv",
+                 source="Agency B", published="2022-03-01"),
+    ]
+    path = tmp_path_factory.mktemp("two-sources")
+    build_index(path, docs, embedder, chunker)
+    return Engine.open(path, settings=settings, embedder=embedder)
+
+
+def test_source_and_date_filters(two_source_engine):
+    ask = lambda f: {p.title for p in two_source_engine.ask("sanctions on Russian banks", top_k=5, filters=f).passages}  # noqa: E731
+    assert ask(Filters(source=("agency a",))) == {"Wire A"}
+    assert ask(Filters(published_from=dt.date(2022, 2, 1))) == {"Wire B", "Kyiv"}
+    assert ask(Filters(published_to=dt.date(2022, 2, 20), source=("Agency B",))) == {"Wire B"}
+    assert two_source_engine.ask("sanctions", filters=Filters(source=("Nobody",))).abstained
+
+
+def test_copies_of_a_passage_are_returned_once(two_source_engine):
+    answer = two_source_engine.ask("Which banks do the sanctions target, and what export controls?", top_k=5)
+    sentences = [p.sentence for p in answer.passages]
+    assert len(sentences) == len(set(sentences)) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"question": "   "}, "question"), ({"question": "x" * 2001}, "question"),
+     ({"question": "ok", "top_k": 0}, "top_k"), ({"question": "ok", "mode": "magic"}, "mode")],
+)
+def test_bad_queries_name_the_field(seed_engine, kwargs, field):
+    with pytest.raises(BadQuery, match=f"^{field}: "):
+        seed_engine.ask(**kwargs)
+
+
+@pytest.mark.parametrize("question", ["Что сказал Путин о НАТО?", "NATO 🚀🔥", "NATO\x00expansion", "NATO \udcff"])
+def test_unusual_text_is_answered_not_crashed(seed_engine, question):
+    seed_engine.ask(question)
