@@ -28,5 +28,11 @@ serve: index
 test: install
 	$(BIN)/python -m pytest
 
+eval: install
+	$(BIN)/rag eval $(EVAL_ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) $(INDEX)
