@@ -38,7 +38,7 @@ from .errors import CorruptIndex, IndexMismatch, IndexNotFound
 from .lexical import LexicalIndex
 from .sentences import sentence_spans
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 FILES = ("store.sqlite", "dense.faiss", "sentences.npy")
 
@@ -240,7 +240,10 @@ def _write_generation(folder, documents, embedder, chunker, batch_size, previous
             sentence_offsets.append([(s - chunk.start + shift, e - chunk.start + shift) for s, e in spans])
             key = hashlib.sha1(f"{embedder.name}\0{text}".encode()).hexdigest()
             chunk_rows.append((row, ordinal, chunk.index, chunk.start, chunk.end, key))
-            sentence_rows.extend((len(sentence_rows), row, s, e) for s, e in spans)
+            first = len(sentence_rows)
+            sentence_rows.extend(
+                (first + i, row, s, e, store.text_hash(doc.text[s:e])) for i, (s, e) in enumerate(spans)
+            )
     store.insert_chunks(connection, chunk_rows)
     store.insert_sentences(connection, sentence_rows)
     connection.commit()

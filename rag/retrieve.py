@@ -15,7 +15,7 @@ import numpy as np
 
 from . import store
 from .chunking import ChunkerConfig
-from .documents import Document, normalise_text
+from .documents import Document
 from .embedding import Embedder
 from .errors import BadQuery
 from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, update_index
@@ -116,10 +116,10 @@ class Engine:
         if index.size and (mask is None or mask.any()):
             query = self.embedder.encode([question])[0]
             rows, scores = self._rank(index, question, query, mode, mask)
-            rows, scores = self._drop_copies(index, rows, scores, top_k)
+            rows, scores, sentences = self._drop_copies(index, rows, scores, top_k)
             similarity = index.vectors[rows] @ query if len(rows) else np.zeros(0)
             if len(rows) and similarity.max() >= self.settings.abstain_below:
-                passages = self._passages(index, question, query, rows, scores, similarity)
+                passages = self._passages(index, question, query, rows, scores, similarity, sentences)
         return Answer(
             question=question, mode=mode, top_k=top_k, abstained=not passages, passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -137,43 +137,43 @@ class Engine:
             return lists[0]
         return _reciprocal_rank_fusion(lists, self.settings.rrf_k)
 
-    def _drop_copies(self, index, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray]:
+    def _drop_copies(self, index, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray, dict]:
         """Skip passages that mostly repeat what a better one already shows (wire copies, boilerplate).
 
-        A passage is a copy when its vector is nearly the same as a kept one's, or when at least half of
-        its text is in sentences already shown. Overlapping chunks of one document share far less.
+        A passage is a copy when at least half of its text is in sentences already shown, or when its
+        vector is nearly the same as a kept one's. Overlapping chunks of one document share far less.
+        Returns the kept rows, their scores, and the sentences of each kept row.
         """
         pool = [int(r) for r in rows[: max(4 * top_k, 20)]]
         sentences = store.sentences_of(index.connection, pool)
         kept: list[int] = []
-        shown: set[str] = set()
+        shown: set[int] = set()
         for i, row in enumerate(pool):
-            doc_text = _document_text(index, int(index.chunks[row][0]))
-            parts = [(normalise_text(doc_text[s:e]), e - s) for _, s, e in sentences[row]]
-            repeated = sum(length for text, length in parts if text in shown)
-            if repeated * 2 >= sum(length for _, length in parts):
+            parts = sentences[row]
+            repeated = sum(s.end - s.start for s in parts if s.hash in shown)
+            if repeated * 2 >= sum(s.end - s.start for s in parts):
                 continue
             if kept and float(np.max(index.vectors[rows[kept]] @ index.vectors[row])) > self.settings.dedupe_above:
                 continue
-            shown.update(text for text, _ in parts)
+            shown.update(s.hash for s in parts)
             kept.append(i)
             if len(kept) == top_k:
                 break
-        return rows[kept], scores[kept]
+        return rows[kept], scores[kept], sentences
 
-    def _passages(self, index, question, query, rows, scores, similarity) -> list[Passage]:
-        sentences = store.sentences_of(index.connection, [int(r) for r in rows])
+    def _passages(self, index, question, query, rows, scores, similarity, sentences) -> list[Passage]:
         question_terms = set(tokenize([question])[0])
         passages = []
         for rank, (row, score, sim) in enumerate(zip(rows, scores, similarity), 1):
             doc_ordinal, chunk_index, start, end = (int(x) for x in index.chunks[row])
-            doc = store.load_document(index.connection, doc_ordinal)
-            s_start, s_end = _best_sentence(doc.text, sentences[int(row)], index.sentence_vectors, query, question_terms)
+            excerpt = store.load_excerpt(index.connection, doc_ordinal, start, end)
+            best = _best_sentence(excerpt.text, start, sentences[int(row)], index.sentence_vectors, query, question_terms)
+            doc_id = index.doc_ids[doc_ordinal]
             passages.append(Passage(
-                rank=rank, citation=f"[{rank}]", doc_id=doc.doc_id, chunk_id=f"{doc.doc_id}:{chunk_index}",
-                title=doc.title, source=doc.source, url=doc.url, published=doc.published,
-                text=doc.text[start:end], sentence=doc.text[s_start:s_end], sentence_start=s_start,
-                sentence_end=s_end, char_start=start, char_end=end,
+                rank=rank, citation=f"[{rank}]", doc_id=doc_id, chunk_id=f"{doc_id}:{chunk_index}",
+                title=excerpt.title, source=excerpt.source, url=excerpt.url, published=excerpt.published,
+                text=excerpt.text, sentence=excerpt.text[best.start - start : best.end - start],
+                sentence_start=best.start, sentence_end=best.end, char_start=start, char_end=end,
                 score=round(float(score), 6), similarity=round(float(sim), 4),
             ))
         return passages
@@ -228,18 +228,13 @@ def _reciprocal_rank_fusion(lists, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(order, dtype=np.int64), np.array([fused[r] for r in order], dtype=np.float64)
 
 
-def _document_text(index: LoadedIndex, doc_ordinal: int) -> str:
-    return index.connection.execute("SELECT text FROM documents WHERE ordinal=?", (doc_ordinal,)).fetchone()[0]
-
-
-def _best_sentence(text, sentences, vectors, query, question_terms) -> tuple[int, int]:
-    """Offsets of the sentence that answers best: cosine to the question, lifted by shared words."""
-    best, best_score = None, -np.inf
-    for row, start, end in sentences:
-        score = float(np.asarray(vectors[row], dtype=np.float32) @ query)
+def _best_sentence(excerpt: str, offset: int, sentences, vectors, query, question_terms) -> store.SentenceRow:
+    """The sentence that answers best: cosine to the question, lifted by the question words it shares."""
+    def score(sentence: store.SentenceRow) -> float:
+        value = float(np.asarray(vectors[sentence.row], dtype=np.float32) @ query)
         if question_terms:
-            shared = question_terms.intersection(tokenize([text[start:end]])[0])
-            score += SENTENCE_OVERLAP_WEIGHT * len(shared) / len(question_terms)
-        if score > best_score:
-            best, best_score = (start, end), score
-    return best if best else (0, 0)
+            words = tokenize([excerpt[sentence.start - offset : sentence.end - offset]])[0]
+            value += SENTENCE_OVERLAP_WEIGHT * len(question_terms.intersection(words)) / len(question_terms)
+        return value
+
+    return max(sentences, key=score)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .documents import Document
+from .documents import Document, normalise_text
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -22,7 +23,8 @@ CREATE TABLE chunks (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, embed_key TEXT NOT NULL
 );
 CREATE TABLE sentences (
-    row INTEGER PRIMARY KEY, chunk_row INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
+    row INTEGER PRIMARY KEY, chunk_row INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    hash INTEGER NOT NULL  -- of the normalised sentence: finds repeated text without reading it
 );
 CREATE INDEX sentences_by_chunk ON sentences(chunk_row);
 CREATE INDEX chunks_by_key ON chunks(embed_key);
@@ -61,8 +63,8 @@ def insert_chunks(connection: sqlite3.Connection, rows: Iterable[tuple[int, int,
     connection.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)", rows)
 
 
-def insert_sentences(connection: sqlite3.Connection, rows: Iterable[tuple[int, int, int, int]]) -> None:
-    connection.executemany("INSERT INTO sentences VALUES (?,?,?,?)", rows)
+def insert_sentences(connection: sqlite3.Connection, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+    connection.executemany("INSERT INTO sentences VALUES (?,?,?,?,?)", rows)
 
 
 _DOCUMENT_COLUMNS = "title, source, url, published, author, language, path, extra, text"
@@ -74,9 +76,11 @@ def _document(row: tuple) -> Document:
                     language=language, path=path, extra=json.loads(extra))
 
 
-def load_document(connection: sqlite3.Connection, ordinal: int) -> Document:
-    row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE ordinal=?", (ordinal,)).fetchone()
-    return _document(row)
+def load_excerpt(connection: sqlite3.Connection, ordinal: int, start: int, end: int) -> Document:
+    """A document whose ``text`` is only ``text[start:end]`` (reading a long transcript whole is wasted work)."""
+    columns = _DOCUMENT_COLUMNS.replace("text", "substr(text, ?, ?)")
+    row = connection.execute(f"SELECT {columns} FROM documents WHERE ordinal=?", (start + 1, end - start, ordinal))
+    return _document(row.fetchone())
 
 
 def find_document(connection: sqlite3.Connection, doc_id: str) -> Document | None:
@@ -125,15 +129,29 @@ def chunk_columns(connection: sqlite3.Connection) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
-def sentences_of(connection: sqlite3.Connection, chunk_rows: list[int]) -> dict[int, list[tuple[int, int, int]]]:
-    """For each chunk row: (sentence row, start, end), in text order."""
+@dataclass(frozen=True)
+class SentenceRow:
+    row: int  # into the sentence vectors
+    start: int  # offsets in the document
+    end: int
+    hash: int
+
+
+def sentences_of(connection: sqlite3.Connection, chunk_rows: list[int]) -> dict[int, list[SentenceRow]]:
+    """For each chunk row, its sentences in text order."""
     marks = ",".join("?" * len(chunk_rows))
-    found: dict[int, list[tuple[int, int, int]]] = {row: [] for row in chunk_rows}
-    for sentence, chunk, start, end in connection.execute(
-        f'SELECT row, chunk_row, start, "end" FROM sentences WHERE chunk_row IN ({marks}) ORDER BY row', chunk_rows
+    found: dict[int, list[SentenceRow]] = {row: [] for row in chunk_rows}
+    for sentence, chunk, start, end, digest in connection.execute(
+        f'SELECT row, chunk_row, start, "end", hash FROM sentences WHERE chunk_row IN ({marks}) ORDER BY row',
+        chunk_rows,
     ):
-        found[chunk].append((sentence, start, end))
+        found[chunk].append(SentenceRow(sentence, start, end, digest))
     return found
+
+
+def text_hash(text: str) -> int:
+    """A signed 64-bit hash of normalised text (SQLite integers are signed)."""
+    return int.from_bytes(hashlib.blake2b(normalise_text(text).encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def rows_by_embed_key(connection: sqlite3.Connection) -> dict[str, int]:
