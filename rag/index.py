@@ -37,8 +37,9 @@ from .embedding import Embedder
 from .errors import CorruptIndex, IndexMismatch, IndexNotFound
 from .lexical import LexicalIndex
 from .sentences import sentence_spans
+from .speakers import speaker_at, speaker_turns
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 FILES = ("store.sqlite", "dense.faiss", "sentences.npy")
 
@@ -231,6 +232,7 @@ def _write_generation(folder, documents, embedder, chunker, batch_size, previous
     chunk_rows, sentence_rows = [], []
     for ordinal, doc in enumerate(documents):
         store.insert_document(connection, ordinal, doc)
+        turns = speaker_turns(doc.text)
         for chunk in chunk_document(doc.doc_id, doc.text, chunker):
             row = len(dense_texts)
             text, shift = dense_text(doc, chunk.text)
@@ -242,7 +244,8 @@ def _write_generation(folder, documents, embedder, chunker, batch_size, previous
             chunk_rows.append((row, ordinal, chunk.index, chunk.start, chunk.end, key))
             first = len(sentence_rows)
             sentence_rows.extend(
-                (first + i, row, s, e, store.text_hash(doc.text[s:e])) for i, (s, e) in enumerate(spans)
+                (first + i, row, s, e, store.text_hash(doc.text[s:e]), speaker_at(turns, s))
+                for i, (s, e) in enumerate(spans)
             )
     store.insert_chunks(connection, chunk_rows)
     store.insert_sentences(connection, sentence_rows)

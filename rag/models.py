@@ -35,6 +35,7 @@ class Passage:
     sentence: str  # the sentence of the passage that answers best, verbatim
     sentence_start: int  # offsets of that sentence in the document
     sentence_end: int
+    speaker: str  # who says the sentence, where the text labels it (transcripts); else ""
     char_start: int
     char_end: int
     score: float  # the mode's ranking score (RRF, cosine or BM25)

@@ -173,7 +173,7 @@ class Engine:
                 rank=rank, citation=f"[{rank}]", doc_id=doc_id, chunk_id=f"{doc_id}:{chunk_index}",
                 title=excerpt.title, source=excerpt.source, url=excerpt.url, published=excerpt.published,
                 text=excerpt.text, sentence=excerpt.text[best.start - start : best.end - start],
-                sentence_start=best.start, sentence_end=best.end, char_start=start, char_end=end,
+                sentence_start=best.start, sentence_end=best.end, speaker=best.speaker, char_start=start, char_end=end,
                 score=round(float(score), 6), similarity=round(float(sim), 4),
             ))
         return passages

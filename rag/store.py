@@ -24,7 +24,8 @@ CREATE TABLE chunks (
 );
 CREATE TABLE sentences (
     row INTEGER PRIMARY KEY, chunk_row INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    hash INTEGER NOT NULL  -- of the normalised sentence: finds repeated text without reading it
+    hash INTEGER NOT NULL,  -- of the normalised sentence: finds repeated text without reading it
+    speaker TEXT NOT NULL  -- who says it, where a transcript's label makes it plain; else ""
 );
 CREATE INDEX sentences_by_chunk ON sentences(chunk_row);
 CREATE INDEX chunks_by_key ON chunks(embed_key);
@@ -63,8 +64,8 @@ def insert_chunks(connection: sqlite3.Connection, rows: Iterable[tuple[int, int,
     connection.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)", rows)
 
 
-def insert_sentences(connection: sqlite3.Connection, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
-    connection.executemany("INSERT INTO sentences VALUES (?,?,?,?,?)", rows)
+def insert_sentences(connection: sqlite3.Connection, rows: Iterable[tuple[int, int, int, int, int, str]]) -> None:
+    connection.executemany("INSERT INTO sentences VALUES (?,?,?,?,?,?)", rows)
 
 
 _DOCUMENT_COLUMNS = "title, source, url, published, author, language, path, extra, text"
@@ -135,17 +136,18 @@ class SentenceRow:
     start: int  # offsets in the document
     end: int
     hash: int
+    speaker: str
 
 
 def sentences_of(connection: sqlite3.Connection, chunk_rows: list[int]) -> dict[int, list[SentenceRow]]:
     """For each chunk row, its sentences in text order."""
     marks = ",".join("?" * len(chunk_rows))
     found: dict[int, list[SentenceRow]] = {row: [] for row in chunk_rows}
-    for sentence, chunk, start, end, digest in connection.execute(
-        f'SELECT row, chunk_row, start, "end", hash FROM sentences WHERE chunk_row IN ({marks}) ORDER BY row',
+    for sentence, chunk, start, end, digest, speaker in connection.execute(
+        f'SELECT row, chunk_row, start, "end", hash, speaker FROM sentences WHERE chunk_row IN ({marks}) ORDER BY row',
         chunk_rows,
     ):
-        found[chunk].append(SentenceRow(sentence, start, end, digest))
+        found[chunk].append(SentenceRow(sentence, start, end, digest, speaker))
     return found
 
 

@@ -92,3 +92,16 @@ def test_bad_queries_name_the_field(seed_engine, kwargs, field):
 @pytest.mark.parametrize("question", ["Что сказал Путин о НАТО?", "NATO 🚀🔥", "NATO\x00expansion", "NATO \udcff"])
 def test_unusual_text_is_answered_not_crashed(seed_engine, question):
     seed_engine.ask(question)
+
+
+def test_transcript_passages_carry_their_speaker(tmp_path, embedder, chunker, settings):
+    transcript = (
+        "The news conference was broadcast live. Vladimir Putin: We were promised that NATO would not move "
+        "an inch to the east. They deceived us. Dmitry Peskov: Next question, please. Question: What about gas "
+        "supplies to Europe this winter? Vladimir Putin: Gas keeps flowing under the long-term contracts."
+    )
+    build_index(tmp_path, [Document(text=transcript, title="News conference")], embedder, chunker)
+    engine = Engine.open(tmp_path, settings=settings, embedder=embedder)
+    [passage] = engine.ask("What was Russia promised about NATO moving east?", top_k=1).passages
+    assert passage.sentence.startswith("Vladimir Putin: We were promised")
+    assert passage.speaker == "Vladimir Putin"

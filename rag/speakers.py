@@ -1,0 +1,52 @@
+"""Who is speaking: turns in transcripts, read from the labels the text itself gives, never guessed.
+
+Kremlin transcripts introduce each turn inline ("... colleagues. Vladimir Putin: Thank you."), White House
+transcripts on their own line ("MS. PSAKI: Hi, everyone."). A reporter's turn ("Q  Thank you" or
+"Question:") ends the previous speaker's turn without naming anyone.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+from .sentences import sentence_spans
+
+_CONNECTOR = r"(?:of|the|and|for|on|to)"
+_WORD = r"[A-Z][\w'’.\-–]*"
+# Title case: titles and connectors, ending in a two-word name ("President of Russia Vladimir Putin:").
+_NAMED = re.compile(
+    rf"((?:(?:{_WORD}|{_CONNECTOR})[ \u00a0]+){{0,12}}([A-Z][\w'’\-]+[ \u00a0]+[A-Z][\w'’\-]+)):\s"
+)
+# Upper case ("MS. PSAKI:", "SENIOR ADMINISTRATION OFFICIAL:", "THE PRESIDENT:").
+_CAPITALS = re.compile(r"((?:[A-Z][A-Z.'’\-]*[ \u00a0]+){0,4}[A-Z][A-Z'’\-]+):\s")
+_UNNAMED = re.compile(r"(?:Q[ \u00a0]|Question:|QUESTION:|Q:)")
+
+
+def speaker_turns(text: str) -> list[tuple[int, str]]:
+    """(offset, speaker) where each turn starts; speaker is "" for an unnamed turn (a reporter's question)."""
+    turns: list[tuple[int, str]] = []
+    for start, end in sentence_spans(text):
+        speaker = _speaker_label(text, start, end)
+        if speaker is not None:
+            turns.append((start, speaker))
+    return turns
+
+
+def speaker_at(turns: list[tuple[int, str]], offset: int) -> str:
+    """The speaker of the turn that ``offset`` falls in ("" before the first label or in unnamed turns)."""
+    i = bisect.bisect_right(turns, (offset, "\uffff")) - 1
+    return turns[i][1] if i >= 0 else ""
+
+
+def _speaker_label(text: str, start: int, end: int) -> str | None:
+    # The label must lie inside the sentence, not run on from the one before.
+    if _UNNAMED.match(text, start, end):
+        return ""
+    named = _NAMED.match(text, start, end)
+    if named and not named.group(1).isupper():
+        return named.group(2).replace("\u00a0", " ")
+    capitals = _CAPITALS.match(text, start, end)
+    if capitals and len(capitals.group(1)) > 2:
+        return " ".join("-".join(p.capitalize() for p in word.split("-")) for word in capitals.group(1).split())
+    return None

@@ -1,0 +1,31 @@
+from rag.speakers import speaker_at, speaker_turns
+
+KREMLIN = (
+    "The meeting took place in the Kremlin. President of Russia Vladimir Putin: Good afternoon, colleagues. "
+    "Deputy Chief of Staff of the Presidential Executive Office– Presidential Press Secretary Dmitry Peskov: "
+    "Let us begin. Question: How do you assess the talks? Vladimir Putin: Positively."
+)
+WHITE_HOUSE = "1:05 P.M. EST\n\nMS. PSAKI: Hi, everyone.\n\nQ    Thank you. Jen, on Russia?\n\nMS. JEAN-PIERRE: Go ahead."
+
+
+def _who(text, phrase):
+    return speaker_at(speaker_turns(text), text.index(phrase))
+
+
+def test_inline_transcript_labels():
+    assert _who(KREMLIN, "took place") == ""  # before any label: nobody is named, so nobody is guessed
+    assert _who(KREMLIN, "Good afternoon") == "Vladimir Putin"
+    assert _who(KREMLIN, "Let us begin") == "Dmitry Peskov"
+    assert _who(KREMLIN, "assess the talks") == ""  # a reporter's question ends Peskov's turn
+    assert _who(KREMLIN, "Positively") == "Vladimir Putin"
+
+
+def test_upper_case_labels_on_their_own_line():
+    assert _who(WHITE_HOUSE, "Hi, everyone") == "Ms. Psaki"
+    assert _who(WHITE_HOUSE, "on Russia") == ""
+    assert _who(WHITE_HOUSE, "Go ahead") == "Ms. Jean-Pierre"
+
+
+def test_prose_names_no_speaker():
+    text = "Vladimir Putin said on Tuesday: talks are over. Note: the talks resume Monday. Ukraine and Russia: a history."
+    assert speaker_turns(text) == []
