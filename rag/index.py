@@ -39,7 +39,7 @@ from .lexical import LexicalIndex
 from .sentences import sentence_spans
 from .speakers import speaker_at, speaker_turns
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # bump when what is stored changes meaning (BM25 tokens, tables)
 CURRENT = "CURRENT"
 FILES = ("store.sqlite", "dense.faiss", "sentences.npy")
 
@@ -278,34 +278,43 @@ def _write_generation(folder, documents, embedder, chunker, batch_size, previous
 
 
 def _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vectors) -> list[int]:
-    """Copy vectors for chunks the previous generation already embedded; return the rows still to embed."""
+    """Copy vectors for chunks the previous generation already embedded; return the rows still to embed.
+
+    A chunk's key hashes the model name and the exact text embedded, so a match is the same vector
+    whatever else changed (chunker, format); its sentence vectors are reused only if it has as many.
+    """
     if previous is None:
         return [row[0] for row in chunk_rows]
     old_connection = store.open_readonly(previous / "store.sqlite")
     old_rows = store.rows_by_embed_key(old_connection)
-    old_dense = faiss.read_index(str(previous / "dense.faiss"))
-    old_sentences = np.load(previous / "sentences.npy", mmap_mode="r")
-    reuse = [(row[0], old_rows[row[5]]) for row in chunk_rows if row[5] in old_rows]
-    if reuse:
-        old_first = dict(old_connection.execute("SELECT chunk_row, MIN(row) FROM sentences GROUP BY chunk_row"))
-        new_rows, from_rows = (np.array(x) for x in zip(*reuse))
-        vectors[new_rows] = np.vstack([old_dense.reconstruct(int(r)) for r in from_rows])
-        for new, old in reuse:
-            count = first_sentence[new + 1] - first_sentence[new]
-            start = old_first.get(old, 0)
-            sentence_vectors[first_sentence[new] : first_sentence[new + 1]] = old_sentences[start : start + count]
+    old_sentences = dict(
+        (chunk, (first, count)) for chunk, first, count in
+        old_connection.execute("SELECT chunk_row, MIN(row), COUNT(*) FROM sentences GROUP BY chunk_row")
+    )
     old_connection.close()
-    reused = {new for new, _ in reuse}
-    return [row[0] for row in chunk_rows if row[0] not in reused]
+    old_dense = faiss.read_index(str(previous / "dense.faiss"))
+    old_sentence_vectors = np.load(previous / "sentences.npy", mmap_mode="r")
+    todo = []
+    for row, *_, key in chunk_rows:
+        old = old_rows.get(key)
+        first, count = old_sentences.get(old, (0, -1))
+        if old is None or count != first_sentence[row + 1] - first_sentence[row]:
+            todo.append(row)
+            continue
+        vectors[row] = old_dense.reconstruct(old)
+        sentence_vectors[first_sentence[row] : first_sentence[row + 1]] = old_sentence_vectors[first : first + count]
+    return todo
 
 
 def _reusable_generation(index_dir: Path, config: IndexConfig) -> Path | None:
+    """The current generation, if its vectors came from the same model and its files are intact."""
     try:
         generation = current_generation(index_dir)
         manifest = read_manifest(generation)
-        check_config(manifest, config, index_dir)
+        if (manifest.get("model"), manifest.get("dimension")) != (config.model, config.dimension):
+            return None
         verify_files(generation, manifest)
-    except (IndexNotFound, CorruptIndex, IndexMismatch, KeyError, TypeError):
+    except (IndexNotFound, CorruptIndex):
         return None
     return generation
 

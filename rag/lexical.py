@@ -9,10 +9,22 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from .spelling import canonical
+
+
+class _Stemmer:
+    """Snowball English, after folding spelling variants of names (Kiev -> kyiv) to one form."""
+
+    def __init__(self) -> None:
+        self._snowball = Stemmer.Stemmer("english")
+
+    def stemWords(self, words: list[str]) -> list[str]:  # noqa: N802 (the name bm25s calls)
+        return self._snowball.stemWords([canonical(w) for w in words])
+
 
 @lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
+def _stemmer() -> _Stemmer:
+    return _Stemmer()
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:

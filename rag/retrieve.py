@@ -22,6 +22,7 @@ from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, up
 from .lexical import tokenize
 from .models import MODES, Answer, Filters, Passage
 from .settings import Settings, get_settings
+from .spelling import spellings
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
@@ -114,7 +115,7 @@ class Engine:
         mask = _filter_mask(index, filters) if filters else None
         passages: list[Passage] = []
         if index.size and (mask is None or mask.any()):
-            query = self.embedder.encode([question])[0]
+            query = self._embed_question(question)
             rows, scores = self._rank(index, question, query, mode, mask)
             rows, scores, sentences = self._drop_copies(index, rows, scores, top_k)
             similarity = index.vectors[rows] @ query if len(rows) else np.zeros(0)
@@ -125,6 +126,12 @@ class Engine:
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             as_of=max((p.published for p in passages), default=""),
         )
+
+    def _embed_question(self, question: str) -> np.ndarray:
+        """The question's vector; with a name the sources spell differently, the mean over its spellings."""
+        vectors = self.embedder.encode(spellings(question))
+        mean = vectors.mean(axis=0)
+        return mean / np.linalg.norm(mean)
 
     def _rank(self, index, question, query, mode, mask) -> tuple[np.ndarray, np.ndarray]:
         k = min(self.settings.candidates, index.size)

@@ -105,3 +105,18 @@ def test_transcript_passages_carry_their_speaker(tmp_path, embedder, chunker, se
     [passage] = engine.ask("What was Russia promised about NATO moving east?", top_k=1).passages
     assert passage.sentence.startswith("Vladimir Putin: We were promised")
     assert passage.speaker == "Vladimir Putin"
+
+
+def test_names_match_across_spellings(tmp_path, embedder, chunker, settings):
+    docs = [
+        Document(text="Shelling was reported near Lugansk and across the Donbass on Thursday.", source="Moscow"),
+        Document(text="Kyiv announced new evacuation corridors from Kharkiv.", source="Kyiv"),
+        Document(text="Grain exports through the Black Sea ports resumed.", source="Ports"),
+    ]
+    build_index(tmp_path, docs, embedder, chunker)
+    engine = Engine.open(tmp_path, settings=settings, embedder=embedder)
+    for mode in ("bm25", "dense"):
+        assert engine.ask("shelling in Luhansk and the Donbas", top_k=1, mode=mode).passages[0].source == "Moscow"
+        assert engine.ask("evacuation corridors from Kharkov, Kiev says", top_k=1, mode=mode).passages[0].source == "Kyiv"
+    passage = engine.ask("shelling near Luhansk", top_k=1, mode="bm25").passages[0]
+    assert "Lugansk" in passage.text  # the text stays as the source wrote it
