@@ -21,6 +21,9 @@ _NAMED = re.compile(
 # Upper case ("MS. PSAKI:", "SENIOR ADMINISTRATION OFFICIAL:", "THE PRESIDENT:").
 _CAPITALS = re.compile(r"((?:[A-Z][A-Z.'’\-]*[ \u00a0]+){0,4}[A-Z][A-Z'’\-]+):\s")
 _UNNAMED = re.compile(r"(?:Q[ \u00a0]|Question:|QUESTION:|Q:)")
+# Any other label-like start ("Foreign Minister Sergei Lavrov Lavrov SergeiForeign Minister of Russia:",
+# a scraper's leftover) still ends the previous turn: its words must not be credited to the last speaker.
+_OTHER_LABEL = re.compile(rf"(?:(?:{_WORD}|{_CONNECTOR})[ \u00a0]+){{1,14}}{_WORD}[ \u00a0]?:\s")
 
 
 def speaker_turns(text: str) -> list[tuple[int, str]]:
@@ -49,4 +52,4 @@ def _speaker_label(text: str, start: int, end: int) -> str | None:
     capitals = _CAPITALS.match(text, start, end)
     if capitals and len(capitals.group(1)) > 2:
         return " ".join("-".join(p.capitalize() for p in word.split("-")) for word in capitals.group(1).split())
-    return None
+    return "" if _OTHER_LABEL.match(text, start, end) else None

@@ -17,7 +17,7 @@ VARIANTS: tuple[tuple[str, ...], ...] = (
     ("Kharkiv", "Kharkov"),
     ("Odesa", "Odessa"),
     ("Mykolaiv", "Nikolayev", "Nikolaev"),
-    ("Zaporizhzhia", "Zaporozhye"),
+    ("Zaporizhzhia", "Zaporizhzhya", "Zaporozhye"),
     ("Chernihiv", "Chernigov"),
     ("Lviv", "Lvov"),
     ("Dnipro", "Dnepr"),
@@ -27,6 +27,7 @@ VARIANTS: tuple[tuple[str, ...], ...] = (
     ("Vinnytsia", "Vinnitsa"),
     ("Rivne", "Rovno"),
     ("Zelenskyy", "Zelensky", "Zelenskiy"),
+    ("Podolyak", "Podoliak"),
     ("Tokayev", "Tokaev"),
 )
 

@@ -3,7 +3,8 @@ from rag.speakers import speaker_at, speaker_turns
 KREMLIN = (
     "The meeting took place in the Kremlin. President of Russia Vladimir Putin: Good afternoon, colleagues. "
     "Deputy Chief of Staff of the Presidential Executive Office– Presidential Press Secretary Dmitry Peskov: "
-    "Let us begin. Question: How do you assess the talks? Vladimir Putin: Positively."
+    "Let us begin. Question: How do you assess the talks? Vladimir Putin: Positively. "
+    "Foreign Minister Sergei Lavrov Lavrov SergeiForeign Minister of Russia: We sent our proposals."
 )
 WHITE_HOUSE = "1:05 P.M. EST\n\nMS. PSAKI: Hi, everyone.\n\nQ    Thank you. Jen, on Russia?\n\nMS. JEAN-PIERRE: Go ahead."
 
@@ -18,6 +19,7 @@ def test_inline_transcript_labels():
     assert _who(KREMLIN, "Let us begin") == "Dmitry Peskov"
     assert _who(KREMLIN, "assess the talks") == ""  # a reporter's question ends Peskov's turn
     assert _who(KREMLIN, "Positively") == "Vladimir Putin"
+    assert _who(KREMLIN, "We sent") == ""  # a garbled label: a new turn whose speaker we cannot read
 
 
 def test_upper_case_labels_on_their_own_line():
@@ -28,4 +30,4 @@ def test_upper_case_labels_on_their_own_line():
 
 def test_prose_names_no_speaker():
     text = "Vladimir Putin said on Tuesday: talks are over. Note: the talks resume Monday. Ukraine and Russia: a history."
-    assert speaker_turns(text) == []
+    assert [speaker for _, speaker in speaker_turns(text)] == [""]  # "Ukraine and Russia:" ends a turn, names no one
