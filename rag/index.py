@@ -39,7 +39,7 @@ from .lexical import LexicalIndex
 from .sentences import sentence_spans
 from .speakers import speaker_at, speaker_turns
 
-FORMAT_VERSION = 4  # bump when what is stored changes meaning (BM25 tokens, tables)
+FORMAT_VERSION = 5  # bump when what is stored changes meaning (BM25 tokens, tables)
 CURRENT = "CURRENT"
 FILES = ("store.sqlite", "dense.faiss", "sentences.npy")
 
