@@ -116,8 +116,13 @@ def read_manifest(generation: Path) -> dict:
 
 
 def check_config(manifest: dict, config: IndexConfig, where: Path) -> None:
+    if manifest.get("format") != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"the index at {where} is in format {manifest.get('format')}, this version reads format "
+            f"{FORMAT_VERSION}: rebuild it with `rag index --index {where}` (unchanged text is not embedded again)"
+        )
     built = IndexConfig(manifest["model"], manifest["dimension"], ChunkerConfig(**manifest["chunker"]))
-    if manifest.get("format") != FORMAT_VERSION or built != config:
+    if built != config:
         raise IndexMismatch(
             f"the index at {where} was built with {built.describe()}, but this run uses {config.describe()}: "
             f"rebuild it with `rag index --index {where}` (or set the RAG_* settings it was built with)"
@@ -391,10 +396,18 @@ class LoadedIndex:
         self.vectors = faiss.rev_swig_ptr(self.dense.get_xb(), size * dim).reshape(size, dim) if size else np.zeros((0, dim), np.float32)
         self.doc_ids, self.doc_sources, self.doc_published = store.document_columns(self.connection)
         self.chunks = store.chunk_columns(self.connection)  # (doc_ordinal, idx, start, end) per row
+        self._source_masks: dict[str, np.ndarray] = {}
 
     @property
     def size(self) -> int:
         return int(self.dense.ntotal)
+
+    def source_mask(self, source: str) -> np.ndarray:
+        """Which chunk rows come from documents of ``source`` (computed once per source)."""
+        if source not in self._source_masks:
+            docs = np.array([s == source for s in self.doc_sources], dtype=bool)
+            self._source_masks[source] = docs[self.chunks[:, 0]] if len(docs) else np.zeros(0, dtype=bool)
+        return self._source_masks[source]
 
     def close(self) -> None:
         self.connection.close()

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MODES = ("hybrid", "dense", "bm25")
+GROUPINGS = (None, "", "source")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,16 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class SourceGroup:
+    """One source's part of a grouped answer: which passages (by citation) and the dates they span."""
+
+    source: str  # "" for documents whose publisher is not known
+    citations: list[str]
+    published_from: str
+    published_to: str
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     mode: str
@@ -51,6 +62,9 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)
     took_ms: float = 0.0
     as_of: str = ""  # newest published date among the cited passages
+    group_by: str = ""  # "source" when passages are grouped by source
+    groups: list[SourceGroup] = field(default_factory=list)
+    not_addressed: list[str] = field(default_factory=list)  # sources with nothing that answers
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,7 +20,7 @@ from .embedding import Embedder
 from .errors import BadQuery
 from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, update_index
 from .lexical import tokenize
-from .models import MODES, Answer, Filters, Passage
+from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
 from .settings import Settings, get_settings
 from .spelling import spellings
 
@@ -102,30 +102,85 @@ class Engine:
             self.reload()
             return report
 
-    def ask(self, question: str, top_k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Answer:
-        """The passages that answer ``question``, best first, each with its citation and best sentence."""
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        group_by: str | None = None,
+        per_group: int = 2,
+    ) -> Answer:
+        """The passages that answer ``question``, best first, each with its citation and best sentence.
+
+        With ``group_by="source"``, each source that addresses the question gets its own best
+        ``per_group`` passages (sources ordered by their best passage); a source whose best passage
+        does not pass the abstention threshold is listed in ``not_addressed`` instead.
+        """
         started = time.perf_counter()
         question = _check_question(question)
         if not 1 <= top_k <= MAX_TOP_K:
             raise BadQuery(f"top_k: must be between 1 and {MAX_TOP_K}, got {top_k}")
         if mode not in MODES:
             raise BadQuery(f"mode: must be one of {', '.join(MODES)}, got {mode[:20]!r}")
+        if group_by not in GROUPINGS:
+            raise BadQuery(f"group_by: must be one of {', '.join(g for g in GROUPINGS if g)} or empty, got {str(group_by)[:20]!r}")
+        if not 1 <= per_group <= MAX_TOP_K:
+            raise BadQuery(f"per_group: must be between 1 and {MAX_TOP_K}, got {per_group}")
         filters = filters or Filters()
         index = self._index  # one generation for the whole request, even if a reload happens meanwhile
         mask = _filter_mask(index, filters) if filters else None
         passages: list[Passage] = []
+        groups: list[SourceGroup] = []
+        not_addressed: list[str] = []
         if index.size and (mask is None or mask.any()):
             query = self._embed_question(question)
-            rows, scores = self._rank(index, question, query, mode, mask)
-            rows, scores, sentences = self._drop_copies(index, rows, scores, top_k)
-            similarity = index.vectors[rows] @ query if len(rows) else np.zeros(0)
-            if len(rows) and similarity.max() >= self.settings.abstain_below:
-                passages = self._passages(index, question, query, rows, scores, similarity, sentences)
+            if group_by == "source":
+                passages, groups, not_addressed = self._by_source(index, question, query, mode, mask, per_group)
+            else:
+                found = self._select(index, question, query, mode, mask, top_k)
+                passages = self._passages(index, question, query, *found, first_rank=1) if found else []
         return Answer(
             question=question, mode=mode, top_k=top_k, abstained=not passages, passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             as_of=max((p.published for p in passages), default=""),
+            group_by=group_by or "", groups=groups, not_addressed=not_addressed,
         )
+
+    def _select(self, index, question, query, mode, mask, top_k):
+        """(rows, scores, similarities, sentences) of the best distinct passages, or None to abstain."""
+        rows, scores = self._rank(index, question, query, mode, mask)
+        rows, scores, sentences = self._drop_copies(index, rows, scores, top_k)
+        if not len(rows):
+            return None
+        similarity = index.vectors[rows] @ query
+        if similarity.max() < self.settings.abstain_below:
+            return None
+        return rows, scores, similarity, sentences
+
+    def _by_source(self, index, question, query, mode, mask, per_group):
+        found = []
+        not_addressed = []
+        for source in sorted(set(index.doc_sources)):
+            source_mask = index.source_mask(source)
+            selection = self._select(index, question, query, mode, source_mask if mask is None else source_mask & mask, per_group)
+            if selection is None:
+                if mask is None or (source_mask & mask).any():
+                    not_addressed.append(source)
+                continue
+            found.append(selection)
+        found.sort(key=lambda selection: -float(selection[2].max()))
+        passages: list[Passage] = []
+        groups: list[SourceGroup] = []
+        for selection in found:
+            group = self._passages(index, question, query, *selection, first_rank=len(passages) + 1)
+            dates = sorted(p.published for p in group if p.published)
+            groups.append(SourceGroup(
+                source=group[0].source, citations=[p.citation for p in group],
+                published_from=dates[0] if dates else "", published_to=dates[-1] if dates else "",
+            ))
+            passages.extend(group)
+        return passages, groups, not_addressed
 
     def _embed_question(self, question: str) -> np.ndarray:
         """The question's vector; with a name the sources spell differently, the mean over its spellings."""
@@ -168,10 +223,10 @@ class Engine:
                 break
         return rows[kept], scores[kept], sentences
 
-    def _passages(self, index, question, query, rows, scores, similarity, sentences) -> list[Passage]:
+    def _passages(self, index, question, query, rows, scores, similarity, sentences, first_rank: int) -> list[Passage]:
         question_terms = set(tokenize([question])[0])
         passages = []
-        for rank, (row, score, sim) in enumerate(zip(rows, scores, similarity), 1):
+        for rank, (row, score, sim) in enumerate(zip(rows, scores, similarity), first_rank):
             doc_ordinal, chunk_index, start, end = (int(x) for x in index.chunks[row])
             excerpt = store.load_excerpt(index.connection, doc_ordinal, start, end)
             best = _best_sentence(excerpt.text, start, sentences[int(row)], index.sentence_vectors, query, question_terms)

@@ -120,3 +120,21 @@ def test_names_match_across_spellings(tmp_path, embedder, chunker, settings):
         assert engine.ask("evacuation corridors from Kharkov, Kiev says", top_k=1, mode=mode).passages[0].source == "Kyiv"
     passage = engine.ask("shelling near Luhansk", top_k=1, mode="bm25").passages[0]
     assert "Lugansk" in passage.text  # the text stays as the source wrote it
+
+
+def test_grouped_by_source(two_source_engine):
+    answer = two_source_engine.ask("sanctions on Russian banks", group_by="source", per_group=2)
+    assert answer.group_by == "source"
+    assert [g.source for g in answer.groups] in (["Agency A", "Agency B"], ["Agency B", "Agency A"])
+    for group in answer.groups:
+        cited = [p for p in answer.passages if p.citation in group.citations]
+        assert cited and all(p.source == group.source for p in cited) and len(cited) <= 2
+        assert group.published_from <= group.published_to
+    assert [p.rank for p in answer.passages] == list(range(1, len(answer.passages) + 1))
+
+
+def test_grouping_lists_sources_that_do_not_answer(two_source_engine):
+    answer = two_source_engine.ask("Kyiv asked for air defence systems", group_by="source", per_group=1)
+    assert [g.source for g in answer.groups][0] == "Agency B"
+    unrelated = two_source_engine.ask("What is a good recipe for banana bread?", group_by="source")
+    assert unrelated.abstained and unrelated.groups == [] and sorted(unrelated.not_addressed) == ["Agency A", "Agency B"]
