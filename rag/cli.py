@@ -103,15 +103,19 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
 @click.option("--source", multiple=True, help="Only passages from this source (repeatable).")
 @click.option("--from", "published_from", type=click.DateTime(["%Y-%m-%d"]), help="Published on or after (YYYY-MM-DD).")
 @click.option("--to", "published_to", type=click.DateTime(["%Y-%m-%d"]), help="Published on or before (YYYY-MM-DD).")
+@click.option("--by-source", is_flag=True, help="Group the answer by source: each source's own best passages.")
+@click.option("--per-source", default=2, show_default=True, help="Passages per source with --by-source.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--file", "questions_file", type=click.File("r"),
               help="Questions, one per line or JSONL with a 'question' field; prints one JSON object per line.")
-def ask_command(question, index_dir, top_k, mode, source, published_from, published_to, as_json, questions_file) -> None:
+def ask_command(question, index_dir, top_k, mode, source, published_from, published_to, by_source, per_source,
+                as_json, questions_file) -> None:
     """Print the passages that answer QUESTION, best first, with citations and the answering sentence.
 
     \b
       rag ask "Why does Russia object to NATO expansion?"
       rag ask --json --source "The White House" --from 2022-01-01 "What did the US offer Russia?"
+      rag ask --by-source "Why does Russia object to NATO expansion?"
       rag ask --file questions.txt > answers.jsonl
     """
     from .retrieve import Engine
@@ -120,13 +124,14 @@ def ask_command(question, index_dir, top_k, mode, source, published_from, publis
         raise click.UsageError("give a QUESTION or --file, not both")
     engine = Engine.open(index_dir)
     filters = Filters(tuple(source), _date(published_from), _date(published_to))
+    options = dict(top_k=top_k, mode=mode, filters=filters, group_by="source" if by_source else None, per_group=per_source)
     if questions_file is not None:
         for number, line in enumerate(questions_file, 1):
             if line.strip():
                 text = _question_from_line(line, number)
-                click.echo(json.dumps(engine.ask(text, top_k, mode, filters).to_dict(), ensure_ascii=False))
+                click.echo(json.dumps(engine.ask(text, **options).to_dict(), ensure_ascii=False))
         return
-    answer = engine.ask(question, top_k, mode, filters)
+    answer = engine.ask(question, **options)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -153,9 +158,16 @@ def format_answer(answer: Answer) -> str:
     """Readable text: each passage with its citation, the answering sentence in bold where it stands."""
     if answer.abstained:
         return f"The sources do not answer this question. ({answer.took_ms:.0f} ms)"
+    headings = {}
+    for group in answer.groups:
+        span = " to ".join(dict.fromkeys(d for d in (group.published_from, group.published_to) if d))
+        headings[group.citations[0]] = f"== {group.source or 'Source not named'}" + (f" ({span})" if span else "")
     blocks = []
     for p in answer.passages:
-        cited = " — ".join(x for x in (p.title or "(untitled)", p.source, p.published) if x)
+        if p.citation in headings:
+            blocks.append(click.style(headings[p.citation], bold=True))
+        said = f"{p.speaker}, {p.published}" if p.speaker else p.published
+        cited = " — ".join(x for x in (p.title or "(untitled)", p.source, said) if x)
         relative = (p.sentence_start - p.char_start, p.sentence_end - p.char_start)
         body = (p.text[: relative[0]] + click.style(p.text[relative[0] : relative[1]], bold=True, underline=True)
                 + p.text[relative[1] :])
@@ -165,6 +177,8 @@ def format_answer(answer: Answer) -> str:
         lines.append(f"    > {p.sentence}")
         lines.append(textwrap.indent(body.strip(), "    "))
         blocks.append("\n".join(lines))
+    if answer.not_addressed:
+        blocks.append("Not addressed by: " + ", ".join(s or "Source not named" for s in answer.not_addressed))
     return "\n\n".join(blocks) + f"\n\n({answer.mode}, {answer.took_ms:.0f} ms, as of {answer.as_of or 'undated'})"
 
 

@@ -49,3 +49,13 @@ def test_index_reports_documents_and_chunks(tmp_path):
     assert "indexed: 1 documents, 1 chunks" in result.output
     again = CliRunner().invoke(main, [*args, "--if-stale"])
     assert "up to date" in again.output
+
+
+def test_ask_by_source_prints_groups(seed_index):
+    result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "--by-source", "--json", QUESTION])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["group_by"] == "source" and answer["groups"][0]["source"] == ""  # the seed names no outlet
+    assert len(answer["passages"]) == 2
+    text = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "--by-source", QUESTION]).output
+    assert text.startswith("== Source not named (2022-01-16)")
