@@ -6,9 +6,10 @@ No language model is available, so this is a small set of deterministic rules ov
 - A question is a follow-up when it is short and leans on the one before it: it opens with a cue
   ("and ...", "what about ...", "how about ..."), points back ("why did *he* say *that*?"), has no
   content words of its own ("why?"), or is a bare phrase without a question word ("Kazakhstan?").
-- A follow-up that names something new ("what about Kazakhstan?") replaces the last name in the previous
-  question ("Why did Russia send troops to Ukraine?" -> "Why did Russia send troops to Kazakhstan?"); one
-  that adds a plain phrase ("and the sanctions?") is joined to it ("... to Ukraine and the sanctions?").
+- A follow-up that names something new ("what about Kazakhstan?") takes the place of the name that ends the
+  previous question ("Why did Russia send troops to Ukraine?" -> "Why did Russia send troops to Kazakhstan?").
+  Otherwise it is joined on ("Why does Russia object to NATO expansion and Kazakhstan?", "... and the
+  sanctions?"): searching both loses less than a wrong guess at what to replace.
 - A follow-up that points back is searched together with the previous question, which carries the topic.
 
 Each user turn is resolved against the resolved turn before it, so chains of follow-ups keep their topic.
@@ -39,6 +40,7 @@ _CUE = re.compile(
 _LEADING_PREPOSITIONS = re.compile(r"^(?:(?:in|on|for|of|about|with|to|from|at|by|regarding)\s+)+", re.IGNORECASE)
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _TRAILING_ARTICLE = re.compile(r"\b(?:the|a|an)\s+$", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"\s*(?:[?!.,;:]|$)")
 _QUESTION_WORDS = frozenset(
     "who whom whose what which when where why how is are was were do does did can could will would should "
     "has have had may might must shall tell show explain describe list give summarise summarize compare".split()
@@ -74,7 +76,7 @@ def _resolve(question: str, previous: str) -> str:
     if not words or len(words) > MAX_FOLLOW_UP_WORDS:
         return question
     lowered = [w.lower() for w in words]
-    content = [w for w in lowered if w not in _STOP_WORDS]
+    content = [w for w in words if w.lower() not in _STOP_WORDS or _is_acronym(w)]  # "US" is not "us"
     points_back = bool(_POINTING_BACK.intersection(lowered)) and (len(content) <= 2 or not _names(question))
     cue = _CUE.match(question)
     if not content or points_back:
@@ -92,12 +94,17 @@ def _substitute(phrase: str, previous: str) -> str:
     if not phrase:
         return previous
     names = _names(previous)
-    if names and _names(phrase):
+    # Only a name that ends its clause is the topic slot: in "object to NATO expansion", NATO is not.
+    if names and _names(phrase) and _CLAUSE_END.match(previous, names[-1].end()):
         before, after = previous[: names[-1].start()], previous[names[-1].end():]
         if _TRAILING_ARTICLE.search(before):  # "did the US" + "the EU": one "the" is enough
             phrase = _LEADING_ARTICLE.sub("", phrase)
         return before + phrase + after
     return f"{previous.rstrip(' ?!.')} and {phrase}?"
+
+
+def _is_acronym(word: str) -> bool:
+    return len(word) > 1 and word.isupper()
 
 
 def _names(text: str) -> list[re.Match[str]]:
