@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from rag.settings import get_settings
-
 
 @click.command("serve")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None,
@@ -15,17 +13,20 @@ from rag.settings import get_settings
 @click.option("--host", default=None, help="Interface to listen on [default: RAG_HOST, 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [default: RAG_PORT, 8000].")
 def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
-    """Serve the HTTP API (and the demo page) over an index.
+    """Serve the HTTP API and the demo widget page over an index.
+
+    Settings (API keys, CORS origins, rate limit, ...) come from RAG_* variables; see api/settings.py.
 
     \b
       rag serve --index index/ --port 8000
+      open http://127.0.0.1:8000/ (demo) or http://127.0.0.1:8000/docs (API)
     """
     import uvicorn
 
-    from rag import Engine
-
     from .main import create_app
+    from .settings import get_api_settings
 
-    settings = get_settings()
-    engine = Engine.open(index_dir)  # load before listening, so the first request is not the slow one
-    uvicorn.run(create_app(engine=engine), host=host or settings.host, port=port or settings.port)
+    settings = get_api_settings()
+    if index_dir is not None:
+        settings = settings.model_copy(update={"index_dir": index_dir})
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)

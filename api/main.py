@@ -1,72 +1,72 @@
-"""The FastAPI application: validation, routing and serialisation over `rag.Engine`; no retrieval logic."""
+"""The FastAPI application: validation, routing and serialisation over `rag.Engine`; no retrieval logic.
+
+>>> app = create_app()   # serve with: uvicorn --factory api.main:create_app, or `rag serve`
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Literal
+from typing import AsyncIterator
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+import anyio
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
 
-from rag import MAX_QUESTION_CHARS, MAX_TOP_K, Engine, Filters, RagError
-from rag.errors import BadQuery
+from rag import Engine
+from rag.embedding import Embedder
 
+from . import errors
+from .deps import EngineSlot, RateLimit, require_key
+from .routes import ask, documents, health, widget
+from .settings import ApiSettings, get_api_settings
 
+DESCRIPTION = """Cited, verbatim passages from news and official statements that answer a question.
 
-class FiltersIn(BaseModel):
-    source: list[str] = Field(default_factory=list, description="Only these sources.")
-    published_from: dt.date | None = Field(None, description="Published on or after (YYYY-MM-DD).")
-    published_to: dt.date | None = Field(None, description="Published on or before (YYYY-MM-DD).")
-
-
-class AskIn(BaseModel):
-    question: str = Field(..., min_length=1, max_length=MAX_QUESTION_CHARS, description="The question, in plain words.")
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K)
-    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
-    filters: FiltersIn | None = None
+Reads are open unless `RAG_READ_AUTH` is set; writes need `Authorization: Bearer <key>` (`RAG_API_KEYS`).
+"""
 
 
-def create_app(index_dir: Path | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = None,
+               embedder: Embedder | None = None) -> FastAPI:
+    """The app over ``engine``, or over the index at ``settings.index_dir`` (opened at start-up, and retried
+    until one exists). ``embedder`` saves loading the model again when the caller has it."""
+    settings = settings or get_api_settings()
+    slot = EngineSlot(settings, engine, embedder)
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        app.state.engine = engine or Engine.open(index_dir)
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(slot.refresh)  # before listening, so no request waits for the model
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(slot.watch)
+            yield
+            tasks.cancel_scope.cancel()
 
-    app = FastAPI(title="Crisis sources Q&A", version="1", lifespan=lifespan)
+    app = FastAPI(title="Crisis sources Q&A", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  max_body_size=settings.max_body_bytes,
+                  responses=errors.responses(500))  # any operation can fail unexpectedly
+    app.state.settings = settings
+    app.state.slot = slot
+    errors.install(app)
 
-    @app.exception_handler(BadQuery)
-    async def bad_query(request: Request, exc: BadQuery) -> JSONResponse:
-        field, _, message = str(exc).partition(": ")
-        return JSONResponse({"detail": [{"loc": ["body", field], "msg": message}]}, status_code=422)
+    # Only the API is limited (probes, metrics and the widget's files are not). A read key is declared
+    # only when enforced, so the schema says which operations need one.
+    checks = [Depends(RateLimit(settings.rate_limit, settings.rate_limit_storage))]
+    checks += [Depends(require_key)] if settings.read_auth else []
+    refusals = errors.responses(*((401, 403) if settings.read_auth else ()), 429, 503)
+    app.include_router(ask.router, dependencies=checks, responses=refusals)
+    app.include_router(documents.router, dependencies=checks, responses=refusals)
+    app.include_router(health.router)
+    app.include_router(widget.router)
 
-    @app.exception_handler(RagError)
-    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
-        return JSONResponse({"detail": "the index cannot answer right now"}, status_code=503)
-
-    @app.post("/v1/ask")
-    def ask(body: AskIn, request: Request) -> dict:
-        filters = body.filters or FiltersIn()
-        answer = request.app.state.engine.ask(
-            body.question, body.top_k, body.mode,
-            Filters(tuple(filters.source), filters.published_from, filters.published_to),
-        )
-        return answer.to_dict()
-
-    @app.get("/v1/ask")
-    def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUESTION_CHARS), top_k: int = Query(5, ge=1, le=MAX_TOP_K)) -> dict:
-        return request.app.state.engine.ask(q, top_k).to_dict()
-
-    @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    def readyz(request: Request) -> dict:
-        index = request.app.state.engine.index
-        return {"status": "ready", "generation": index.generation.name,
-                "documents": index.manifest["documents"], "chunks": index.manifest["chunks"]}
-
+    registry = CollectorRegistry()  # per app, so several apps (tests) can live in one process
+    Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(
+        app, tags=["health"], response_class=PlainTextResponse, summary="Prometheus metrics",
+        description="Request counts and latency histograms per route, in the Prometheus text format.")
+    # Outermost, so refusals (413, 429) carry CORS headers too and the widget can show them.
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_credentials=settings.cors_allow_credentials,
+                       allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
     return app

@@ -1,0 +1,109 @@
+"""What the routes share: the engine (opened, and switched to new index generations, in the background) and auth."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import threading
+import time
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from rag import Engine, RagError
+from rag.embedding import Embedder
+
+from .settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+class EngineSlot:
+    """The engine requests use. It may be empty (no index built yet) until a refresh finds one.
+
+    Requests take ``slot.engine`` once and keep that generation for their whole run; ``Engine.reload``
+    swaps generations atomically, so readers never see a half-built index.
+    """
+
+    def __init__(self, settings: ApiSettings, engine: Engine | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.embedder = engine.embedder if engine else embedder
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Load the model if needed, open the index if none is open, else switch to its newest generation."""
+        with self._lock:
+            try:
+                if self.embedder is None:
+                    self.embedder = Embedder(self.settings.model_path)
+                if self.engine is None:
+                    self.engine = Engine.open(self.settings.index_dir, settings=self.settings, embedder=self.embedder)
+                elif self.engine.reload():
+                    log.info("now serving index generation %s", self.engine.index.generation.name)
+            except RagError as exc:  # keep serving what is loaded; /readyz says when nothing is
+                log.warning("index not loaded: %s", exc)
+
+    async def watch(self) -> None:
+        """Refresh every ``index_poll_seconds``, so a `rag index` run by another process gets served."""
+        while True:
+            await anyio.sleep(self.settings.index_poll_seconds)
+            try:
+                await anyio.to_thread.run_sync(self.refresh)
+            except Exception:  # the next poll may do better; a dead watcher would never switch again
+                log.exception("index refresh failed")
+
+
+def get_settings(request: Request) -> ApiSettings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine = request.app.state.slot.engine
+    if engine is None:
+        raise HTTPException(503, "no index is loaded yet")
+    return engine
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+_bearer = HTTPBearer(auto_error=False, description="One of the keys in the RAG_API_KEYS setting.")
+
+
+def require_key(settings: SettingsDep,
+                credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> None:
+    """401 without a bearer key, 403 with one that is not configured (or when none is)."""
+    if credentials is None:
+        raise HTTPException(401, "an API key is required: Authorization: Bearer <key>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    given = credentials.credentials.encode()
+    # compare_digest on every key: how long a wrong key takes to refuse says nothing about the right ones.
+    if not any([hmac.compare_digest(given, key.get_secret_value().encode()) for key in settings.api_keys]):
+        raise HTTPException(403, "this API key is not allowed")
+
+
+class RateLimit:
+    """A per-client request budget for the /v1 routes, counted by `limits` (the library under slowapi).
+
+    slowapi's own middleware cannot be used: with FastAPI >= 0.137 it silently skips every route added
+    with ``include_router`` (laurentS/slowapi#281), so it would limit nothing here.
+    """
+
+    def __init__(self, spec: str, storage_uri: str) -> None:
+        self.limits = parse_many(spec)
+        self.window = MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+    def __call__(self, request: Request) -> None:
+        client = request.client.host if request.client else "unknown"
+        for limit in self.limits:
+            if not self.window.hit(limit, client):
+                wait = self.window.get_window_stats(limit, client).reset_time - time.time()
+                raise HTTPException(429, f"too many requests: at most {limit}",
+                                    headers={"Retry-After": str(max(1, math.ceil(wait)))})

@@ -1,0 +1,1 @@
+"""One module per resource: asking, documents, health, and the widget."""

@@ -1,0 +1,251 @@
+/* Crisis sources Q&A: a chat box that answers with cited passages from the sources.
+
+   Add it to any page with one tag (the service must list the page's origin in RAG_CORS_ORIGINS):
+
+     <script src="https://qa.example.org/widget.js" defer></script>
+
+   Options, as data- attributes of that tag:
+     data-target="#chat"   draw the box inside this element (default: a button at the bottom right opens it)
+     data-api="https://…"  the service (default: where this script was loaded from)
+     data-top-k="5"        passages per answer
+     data-title="…"        the box's heading
+     data-examples="Why …?|What …?"  questions offered before the first one is asked
+
+   Passages come from outside sources and are untrusted: they are only ever put into the page as text
+   (textContent, text nodes), never as HTML, and only http(s) links are made clickable. */
+(() => {
+  "use strict";
+
+  const script = document.currentScript;
+  const options = {
+    api: (script.dataset.api || new URL(script.src, location.href).origin).replace(/\/+$/, ""),
+    target: script.dataset.target,
+    topK: Number(script.dataset.topK) || 5,
+    title: script.dataset.title || "Ask the sources",
+    examples: (script.dataset.examples || "").split("|").map((q) => q.trim()).filter(Boolean),
+  };
+  const MAX_HISTORY = 10; // user turns sent along, so follow-ups ("and Belarus?") keep their topic
+
+  const STYLE = `
+    :host { all: initial; display: block; height: 100%; color: #1f2933;
+            font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+    .inline { height: 100%; }
+    * { box-sizing: border-box; }
+    .panel { display: flex; flex-direction: column; height: 100%; min-height: 420px; background: #fff;
+             border: 1px solid #d9dee5; border-radius: 12px; overflow: hidden; }
+    .floating .panel { position: fixed; right: 20px; bottom: 84px; width: min(440px, calc(100vw - 40px));
+                       height: min(640px, calc(100vh - 120px)); box-shadow: 0 12px 40px rgba(15, 23, 42, .18); }
+    .floating .panel[hidden] { display: none; }
+    .launcher { position: fixed; right: 20px; bottom: 20px; border: 0; border-radius: 999px; padding: 12px 20px;
+                background: #1d4ed8; color: #fff; font: inherit; font-weight: 600; cursor: pointer;
+                box-shadow: 0 6px 20px rgba(29, 78, 216, .35); }
+    header.top { padding: 14px 18px; background: #0f2747; color: #fff; }
+    header.top h2 { margin: 0; font-size: 16px; font-weight: 600; }
+    header.top p { margin: 2px 0 0; font-size: 12.5px; color: #b8c6db; }
+    .log { flex: 1; overflow-y: auto; padding: 16px 18px; background: #f6f8fb; }
+    .examples { display: flex; flex-wrap: wrap; gap: 8px; }
+    .examples button { border: 1px solid #c7d2e3; background: #fff; color: #1d4ed8; border-radius: 999px;
+                       padding: 6px 12px; font: inherit; font-size: 13.5px; cursor: pointer; text-align: left; }
+    .examples button:hover { background: #eef3ff; }
+    .question { margin: 18px 0 8px; margin-left: auto; width: fit-content; max-width: 85%; padding: 8px 14px;
+                border-radius: 14px 14px 4px 14px; background: #1d4ed8; color: #fff; }
+    .turn:first-child .question { margin-top: 0; }
+    .note { margin: 4px 0 10px; font-size: 12.5px; color: #52606d; }
+    .status { font-size: 13.5px; color: #52606d; font-style: italic; }
+    .error { color: #b42318; font-style: normal; }
+    .passage { margin: 10px 0; padding: 12px 14px; background: #fff; border: 1px solid #e1e6ee; border-radius: 10px; }
+    .passage header { display: flex; gap: 8px; align-items: baseline; }
+    .cite { flex: none; font-weight: 700; color: #1d4ed8; font-variant-numeric: tabular-nums; }
+    .title { font-weight: 600; color: #102a43; overflow-wrap: anywhere; }
+    a.title { color: #1d4ed8; text-decoration: none; }
+    a.title:hover { text-decoration: underline; }
+    .meta { margin: 2px 0 6px; font-size: 12.5px; color: #627d98; }
+    .text { margin: 0; font-size: 13.5px; color: #3e4c59; white-space: pre-line; overflow-wrap: anywhere; }
+    mark { background: #fff1b8; color: #1f2933; padding: 1px 0; border-radius: 2px; }
+    form { display: flex; gap: 8px; padding: 12px; border-top: 1px solid #e1e6ee; background: #fff; }
+    input { flex: 1; min-width: 0; padding: 10px 12px; border: 1px solid #c7d2e3; border-radius: 8px; font: inherit; }
+    input:focus { outline: 2px solid #93b4f5; border-color: #1d4ed8; }
+    form button { border: 0; border-radius: 8px; padding: 0 18px; background: #1d4ed8; color: #fff; font: inherit;
+                  font-weight: 600; cursor: pointer; }
+    form button:disabled { background: #9fb3d9; cursor: progress; }
+    .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  `;
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function httpUrl(value) {
+    try {
+      const url = new URL(value);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function readableDate(iso) {
+    const date = /^\d{4}-\d{2}-\d{2}$/.test(iso) ? new Date(`${iso}T00:00:00Z`) : null;
+    if (!date || Number.isNaN(date.getTime())) return iso;
+    return date.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+  }
+
+  function passageView(passage) {
+    const card = el("article", "passage");
+    const header = el("header");
+    const link = httpUrl(passage.url);
+    const title = el(link ? "a" : "span", "title", passage.title || "Untitled source");
+    if (link) Object.assign(title, { href: link, target: "_blank", rel: "noopener noreferrer nofollow" });
+    header.append(el("span", "cite", passage.citation), title);
+    const meta = [passage.source, passage.published && readableDate(passage.published),
+                  passage.speaker && `said by ${passage.speaker}`].filter(Boolean);
+    // The server counts offsets in code points, JavaScript strings in UTF-16 units: split by code point.
+    const chars = Array.from(passage.text);
+    const start = Math.max(0, Math.min(chars.length, passage.sentence_start - passage.char_start));
+    const end = Math.max(start, Math.min(chars.length, passage.sentence_end - passage.char_start));
+    const text = el("p", "text");
+    text.append(chars.slice(0, start).join(""), el("mark", "", chars.slice(start, end).join("")),
+                chars.slice(end).join(""));
+    card.append(header, el("div", "meta", meta.join(" · ") || "Source not stated"), text);
+    return card;
+  }
+
+  // Server-Sent Events over fetch (EventSource can only GET): yields {event, data} as blocks arrive.
+  async function* serverEvents(response) {
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (data.length) yield { event, data: JSON.parse(data.join("\n")) };
+      }
+    }
+  }
+
+  async function refusal(response) {
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 422 && Array.isArray(body.detail)) return `Please rephrase: ${body.detail[0].msg}.`;
+    if (response.status === 429) {
+      return `Too many questions at once; try again in ${response.headers.get("Retry-After") || "a few"} seconds.`;
+    }
+    return `The service could not answer (HTTP ${response.status}).`;
+  }
+
+  function mount() {
+    const host = el("div");
+    host.setAttribute("data-crisis-qa", "");
+    const root = host.attachShadow({ mode: "open" });
+    const frame = el("div", options.target ? "inline" : "floating");
+    const panel = el("section", "panel");
+    panel.setAttribute("aria-label", options.title);
+
+    const top = el("header", "top");
+    top.append(el("h2", "", options.title), el("p", "", "Answers are passages quoted from the sources, with citations."));
+    const log = el("div", "log");
+    log.setAttribute("aria-live", "polite");
+    const form = el("form");
+    const label = el("label", "sr-only", "Your question");
+    const input = el("input");
+    Object.assign(input, { type: "text", name: "question", placeholder: "Ask a question…", maxLength: 2000,
+                           autocomplete: "off", required: true });
+    label.htmlFor = input.id = "crisis-qa-question";
+    const send = el("button", "", "Ask");
+    send.type = "submit";
+    form.append(label, input, send);
+    panel.append(top, log, form);
+
+    const history = [];
+    if (options.examples.length) {
+      const examples = el("div", "examples");
+      for (const question of options.examples) {
+        const chip = el("button", "", question);
+        chip.type = "button";
+        chip.addEventListener("click", () => ask(question));
+        examples.append(chip);
+      }
+      log.append(examples);
+    }
+
+    async function ask(question) {
+      log.querySelector(".examples")?.remove();
+      const turn = el("section", "turn");
+      const asked = el("p", "question", question);
+      const status = el("p", "status", "Searching the sources…");
+      turn.append(asked, status);
+      log.append(turn);
+      log.scrollTop = log.scrollHeight;
+      send.disabled = true;
+      try {
+        const response = await fetch(`${options.api}/v1/ask/stream`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+          body: JSON.stringify({ question, top_k: options.topK, conversation: history.slice(-MAX_HISTORY) }),
+        });
+        if (!response.ok) throw new Error(await refusal(response));
+        let answered = false;
+        for await (const { event, data } of serverEvents(response)) {
+          if (event === "passage") {
+            status.before(passageView(data));
+            log.scrollTop = log.scrollHeight;
+          } else if (event === "answer") {
+            answered = true;
+            if (data.searched !== data.question) asked.after(el("p", "note", `Searched for: ${data.searched}`));
+            if (data.abstained) status.textContent = "The sources do not answer this question.";
+            else status.remove();
+          }
+        }
+        if (!answered) throw new Error("The answer was cut off; please ask again.");
+        history.push({ role: "user", text: question });
+      } catch (error) {
+        status.textContent = error.message || "The service could not be reached.";
+        status.classList.add("error");
+      } finally {
+        send.disabled = false;
+        log.scrollTop = log.scrollHeight;
+      }
+    }
+
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const question = input.value.trim();
+      if (!question || send.disabled) return;
+      input.value = "";
+      ask(question);
+    });
+
+    const style = el("style");
+    style.textContent = STYLE;
+    frame.append(panel);
+    root.append(style, frame);
+    if (options.target) {
+      document.querySelector(options.target).append(host);
+      return;
+    }
+    const launcher = el("button", "launcher", options.title);
+    launcher.type = "button";
+    panel.hidden = true;
+    launcher.addEventListener("click", () => {
+      panel.hidden = !panel.hidden;
+      if (!panel.hidden) input.focus();
+    });
+    frame.append(launcher);
+    document.body.append(host);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mount);
+  else mount();
+})();
