@@ -42,7 +42,7 @@
     header.top { padding: 14px 18px; background: #0f2747; color: #fff; }
     header.top h2 { margin: 0; font-size: 16px; font-weight: 600; }
     header.top p { margin: 2px 0 0; font-size: 12.5px; color: #b8c6db; }
-    .log { flex: 1; overflow-y: auto; padding: 16px 18px; background: #f6f8fb; }
+    .log { position: relative; flex: 1; overflow-y: auto; padding: 16px 18px; background: #f6f8fb; }
     .examples { display: flex; flex-wrap: wrap; gap: 8px; }
     .examples button { border: 1px solid #c7d2e3; background: #fff; color: #1d4ed8; border-radius: 999px;
                        padding: 6px 12px; font: inherit; font-size: 13.5px; cursor: pointer; text-align: left; }
@@ -187,7 +187,8 @@
       const status = el("p", "status", "Searching the sources…");
       turn.append(asked, status);
       log.append(turn);
-      log.scrollTop = log.scrollHeight;
+      // The new question at the top of the box, so the best passage is read first as the others arrive.
+      log.scrollTop = turn.offsetTop - 12;
       send.disabled = true;
       try {
         const response = await fetch(`${options.api}/v1/ask/stream`, {
@@ -200,7 +201,6 @@
         for await (const { event, data } of serverEvents(response)) {
           if (event === "passage") {
             status.before(passageView(data));
-            log.scrollTop = log.scrollHeight;
           } else if (event === "answer") {
             answered = true;
             if (data.searched !== data.question) asked.after(el("p", "note", `Searched for: ${data.searched}`));
@@ -215,7 +215,6 @@
         status.classList.add("error");
       } finally {
         send.disabled = false;
-        log.scrollTop = log.scrollHeight;
       }
     }
 
