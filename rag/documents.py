@@ -66,6 +66,8 @@ def make_document(
     """Build a Document from raw metadata, mapping known aliases and keeping the rest in ``extra``."""
     if not isinstance(text, str) or not text.strip():
         raise BadDocument(f"{path or 'document'}: no text")
+    # Lone surrogates (from JSON "\ud800" escapes) cannot be encoded for tokenizers or SQLite.
+    text = text.encode("utf-8", "replace").decode("utf-8")
     fields: dict[str, str] = {}
     extra: dict[str, Any] = {}
     for key, value in meta.items():
@@ -93,7 +95,8 @@ def _iso_date(value: Any, path: str) -> str:
     try:
         return dt.date.fromisoformat(text[:10]).isoformat()
     except ValueError:
-        raise BadDocument(f"{path}: published date {text[:40]!r} is not an ISO date (YYYY-MM-DD)") from None
+        where = f"{path}: " if path else ""
+        raise BadDocument(f"{where}published date {text[:40]!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
 def read_path(path: Path, source_by_host: dict[str, str] | None = None) -> Iterator[Document]:

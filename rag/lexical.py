@@ -40,10 +40,11 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: list[str]) -> "LexicalIndex":
-        if not texts:
-            return cls(None, 0)
+        tokens = tokenize(texts)
+        if not any(tokens):  # bm25s cannot index an empty vocabulary (texts of only stop words or symbols)
+            return cls(None, len(texts))
         retriever = bm25s.BM25()
-        retriever.index(tokenize(texts), show_progress=False)
+        retriever.index(tokens, show_progress=False)
         return cls(retriever, len(texts))
 
     def save(self, folder: Path) -> None:
@@ -52,8 +53,8 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path, size: int) -> "LexicalIndex":
-        if size == 0:
-            return cls(None, 0)
+        if not (folder / "params.index.json").exists():  # nothing was indexable
+            return cls(None, size)
         return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False), size)
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

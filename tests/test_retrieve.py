@@ -138,3 +138,9 @@ def test_grouping_lists_sources_that_do_not_answer(two_source_engine):
     assert [g.source for g in answer.groups][0] == "Agency B"
     unrelated = two_source_engine.ask("What is a good recipe for banana bread?", group_by="source")
     assert unrelated.abstained and unrelated.groups == [] and sorted(unrelated.not_addressed) == ["Agency A", "Agency B"]
+
+
+def test_documents_without_indexable_words(tmp_path, embedder, chunker, settings):
+    build_index(tmp_path, [Document(text="!!! ??? ...")], embedder, chunker)
+    engine = Engine.open(tmp_path, settings=settings, embedder=embedder)
+    assert engine.ask("!!!", mode="bm25").abstained
