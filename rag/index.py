@@ -402,6 +402,20 @@ class LoadedIndex:
     def size(self) -> int:
         return int(self.dense.ntotal)
 
+    @property
+    def date_range(self) -> tuple[dt.date, dt.date] | None:
+        """First and last published date in the index, or None when no document is dated."""
+        dated = [d for d in self.doc_published if d]
+        return (dt.date.fromisoformat(min(dated)), dt.date.fromisoformat(max(dated))) if dated else None
+
+    def published_mask(self, windows: list[tuple[dt.date, dt.date]]) -> np.ndarray | None:
+        """Which chunk rows come from documents published inside any of ``windows`` (None for no windows)."""
+        if not windows:
+            return None
+        bounds = [(lo.isoformat(), hi.isoformat()) for lo, hi in windows]
+        docs = np.array([bool(d) and any(lo <= d <= hi for lo, hi in bounds) for d in self.doc_published], dtype=bool)
+        return docs[self.chunks[:, 0]]
+
     def source_mask(self, source: str) -> np.ndarray:
         """Which chunk rows come from documents of ``source`` (computed once per source)."""
         if source not in self._source_masks:

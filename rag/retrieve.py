@@ -17,6 +17,7 @@ from . import store
 from .chunking import ChunkerConfig
 from .documents import Document
 from .embedding import Embedder
+from .dates import date_windows
 from .errors import BadQuery
 from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, update_index
 from .lexical import tokenize
@@ -190,14 +191,23 @@ class Engine:
 
     def _rank(self, index, question, query, mode, mask) -> tuple[np.ndarray, np.ndarray]:
         k = min(self.settings.candidates, index.size)
+        lists = self._search(index, question, query, mode, mask, k)
+        if mode != "hybrid":
+            return lists[0]
+        # A date in the question ("the January 8 call") also searches the documents published then, since
+        # that cue sits in their metadata, not in the passage.
+        dated = index.published_mask(date_windows(question, *index.date_range)) if index.date_range else None
+        if dated is not None and (mask is None or (dated & mask).any()):
+            lists += self._search(index, question, query, mode, dated if mask is None else dated & mask, k)
+        return _reciprocal_rank_fusion(lists, self.settings.rrf_k)
+
+    def _search(self, index, question, query, mode, mask, k) -> list[tuple[np.ndarray, np.ndarray]]:
         lists = []
         if mode in ("dense", "hybrid"):
             lists.append(_dense_search(index, query, k, mask))
         if mode in ("bm25", "hybrid"):
             lists.append(index.lexical.search(question, k, mask))
-        if mode != "hybrid":
-            return lists[0]
-        return _reciprocal_rank_fusion(lists, self.settings.rrf_k)
+        return lists
 
     def _drop_copies(self, index, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray, dict]:
         """Skip passages that mostly repeat what a better one already shows (wire copies, boilerplate).

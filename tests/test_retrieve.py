@@ -144,3 +144,14 @@ def test_documents_without_indexable_words(tmp_path, embedder, chunker, settings
     build_index(tmp_path, [Document(text="!!! ??? ...")], embedder, chunker)
     engine = Engine.open(tmp_path, settings=settings, embedder=embedder)
     assert engine.ask("!!!", mode="bm25").abstained
+
+
+def test_a_date_in_the_question_finds_the_document_of_that_day(tmp_path, embedder, chunker, settings):
+    docs = [
+        Document(text=f"Officials briefed reporters on the talks with Russia. Item {i}.", title="Background call",
+                 published=f"2022-01-{day:02d}")
+        for i, day in enumerate((3, 8, 12, 20, 27))
+    ]
+    build_index(tmp_path, docs, embedder, chunker)
+    engine = Engine.open(tmp_path, settings=settings, embedder=embedder)
+    assert engine.ask("What did officials say about the talks on the January 12 call?", top_k=1).passages[0].published == "2022-01-12"
