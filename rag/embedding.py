@@ -139,7 +139,8 @@ class Embedder:
         """Length of ``text`` in the model's own tokens, special tokens included (what truncation counts)."""
         return len(self._counter.encode(text).ids)
 
-    def _run(self, texts, spans, batch_size, progress) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _run(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None, batch_size: int,
+             progress: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         from tqdm import tqdm
 
         passages = np.zeros((len(texts), self.dimension), dtype=np.float32)

@@ -38,8 +38,8 @@ def ivf_lists(size: int) -> int:
 
 
 def ivf_probes(lists: int) -> int:
-    """Clusters a query scans: 1/32 of them (at least 8) keeps recall@10 at or above 0.97 of flat."""
-    return min(lists, max(8, lists // 32))
+    """Clusters a query scans: 3 sqrt(lists) (48 of 256, 96 of 1024) keeps recall@10 near SQ8's own, about 0.97+."""
+    return min(lists, math.ceil(3 * math.sqrt(lists)))
 
 
 @dataclass
@@ -107,7 +107,7 @@ class VectorIndex:
         if mask is None:
             return self.index.search(queries, k, params=self._parameters(1.0))
         bits = np.packbits(mask, bitorder="little")  # must outlive the search: faiss keeps a raw pointer
-        selector = faiss.IDSelectorBitmap(mask.size, faiss.swig_ptr(bits))
+        selector = faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits))  # size in bytes
         return self.index.search(queries, k, params=self._parameters(max(float(mask.mean()), 1e-9), selector))
 
     def _parameters(self, share: float, selector: faiss.IDSelector | None = None) -> faiss.SearchParameters:

@@ -1,0 +1,96 @@
+"""The ONNX backends give the torch model's vectors (fp32) or close to them (int8), offline."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rag.embedding import INT8_SUFFIX, Embedder
+from rag.errors import RagError
+from rag.sentences import sentence_spans
+
+TEXTS = [
+    "Why does Russia object to NATO expansion?",
+    "The President spoke with President Zelenskyy of Ukraine about the buildup of Russian forces on the border.",
+    "Gas prices in Europe rose sharply after Germany halted certification of Nord Stream 2. " * 12,
+    "Sanktionen",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx():
+    return Embedder(backend="onnx")
+
+
+@pytest.fixture(scope="module")
+def int8():
+    return Embedder(backend="onnx-int8")
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1)
+
+
+def test_onnx_vectors_are_the_torch_vectors(embedder, onnx):
+    vectors = onnx.encode(TEXTS, batch_size=2)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert cosines(vectors, embedder.encode(TEXTS)).min() >= 0.99
+    # Same model, same vectors: an index built with either backend serves the other.
+    assert (onnx.name, onnx.dimension, onnx.max_wordpieces) == (embedder.name, embedder.dimension, embedder.max_wordpieces)
+
+
+def test_sentence_vectors_agree_across_backends(embedder, onnx):
+    spans = [sentence_spans(t) + [(0, 0)] for t in TEXTS]  # an empty span gets a zero vector
+    torch_passages, torch_sentences = embedder.encode_with_sentences(TEXTS, spans)
+    onnx_passages, onnx_sentences = onnx.encode_with_sentences(TEXTS, spans, batch_size=3)
+    assert cosines(onnx_passages, torch_passages).min() >= 0.99
+    assert np.allclose(onnx_passages, onnx.encode(TEXTS), atol=1e-5)
+    for ours, theirs, text_spans in zip(onnx_sentences, torch_sentences, spans):
+        assert ours.shape == (len(text_spans), 384)
+        assert not ours[-1].any()
+        assert cosines(ours[:-1], theirs[:-1]).min() >= 0.99
+
+
+def test_int8_is_close_and_named_apart(embedder, int8):
+    similarity = cosines(int8.encode(TEXTS), embedder.encode(TEXTS))
+    print(f"int8 vs torch fp32 cosine: min {similarity.min():.4f}, mean {similarity.mean():.4f}")
+    assert similarity.min() >= 0.95
+    assert int8.name == embedder.name + INT8_SUFFIX
+
+
+def test_wordpieces_are_counted_alike(embedder, onnx):
+    text = TEXTS[2] * 3
+    assert onnx.count_wordpieces(text) == embedder.count_wordpieces(text) > embedder.max_wordpieces
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(RagError, match="backend"):
+        Embedder(backend="tensorrt")
+
+
+PROBE = r"""
+import socket
+
+def refuse(*args, **kwargs):
+    raise OSError("network access attempted: " + repr(args)[:200])
+
+socket.socket.connect = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+
+from rag.embedding import Embedder
+
+for backend in ("onnx", "onnx-int8"):
+    assert Embedder(backend=backend).encode(["Why does Russia object to NATO expansion?"]).shape == (1, 384)
+print("offline ok")
+"""
+
+
+def test_onnx_export_and_quantisation_run_without_network(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RAG_ONNX_CACHE": str(tmp_path / "onnx")}
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "offline ok" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "onnx").rglob("*.onnx")) == ["model-int8.onnx", "model.onnx"]
