@@ -1,0 +1,135 @@
+"""Eval sets: a JSONL file whose first line says which corpus it runs over and whose other lines are questions.
+
+    {"set": "seed", "description": "...", "corpus": ["corpus"]}
+    {"id": "s01", "question": "...", "doc_ids": ["2c7730d37f9e5c95"], "evidence": "exact quote", "tags": ["who"]}
+    {"id": "u01", "question": "...", "answerable": false, "tags": ["off-topic"]}
+
+Corpus paths are relative to the repository root (so ``../shared/data/...`` names the team's data beside it).
+``doc_ids`` are ``Document.doc_id`` values (hashes of the normalised text, stable across renames);
+``evidence`` is a short verbatim quote from one of those documents that a correct passage must contain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rag import Document, RagError
+
+from .metrics import span_pattern
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class BadEvalSet(RagError):
+    """An eval set file that cannot be used as written; the message names the file and line."""
+
+
+class SetHeader(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    set: str = Field(min_length=1, description="The set's name, shown in reports.")
+    description: str = ""
+    corpus: list[str] = Field(min_length=1, description="Folders or JSONL files, relative to the repository root.")
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    answerable: bool = True
+    doc_ids: list[str] = Field(default_factory=list, description="Documents that answer the question.")
+    evidence: str = Field("", description="A short verbatim quote a correct passage must contain.")
+    tags: list[str] = Field(default_factory=list, description="who/what/when/why, date-specific, ...")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _answerable_needs_evidence(self) -> "Item":
+        if self.answerable and not (self.doc_ids and self.evidence.strip()):
+            raise ValueError("an answerable item needs doc_ids and evidence")
+        if not self.answerable and (self.doc_ids or self.evidence):
+            raise ValueError("an unanswerable item (answerable: false) takes no doc_ids or evidence")
+        return self
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    path: Path
+    header: SetHeader
+    items: list[Item]
+    lines: dict[str, int]  # item id -> its line in the file, for messages
+
+    @property
+    def name(self) -> str:
+        return self.header.set
+
+    def corpus_paths(self) -> list[Path]:
+        return [REPO_ROOT / p for p in self.header.corpus]
+
+    def missing_corpus(self) -> list[Path]:
+        return [p for p in self.corpus_paths() if not p.exists()]
+
+    def where(self, item: Item) -> str:
+        return f"{self.path}:{self.lines[item.id]}"
+
+
+def load_set(path: Path) -> EvalSet:
+    """Read and validate an eval set; every error names the file and line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadEvalSet(f"{path}: cannot read the eval set ({exc})") from None
+    header: SetHeader | None = None
+    items: list[Item] = []
+    numbers: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadEvalSet(f"{where}: not valid JSON ({exc.msg})") from None
+        model = SetHeader if header is None else Item
+        try:
+            parsed = model.model_validate(record)
+        except ValidationError as exc:
+            what = "the set header" if header is None else "an item"
+            raise BadEvalSet(f"{where}: not {what}: {_explain(exc)}") from None
+        if isinstance(parsed, SetHeader):
+            header = parsed
+            continue
+        if parsed.id in numbers:
+            raise BadEvalSet(f"{where}: id {parsed.id!r} already used on line {numbers[parsed.id]}")
+        numbers[parsed.id] = number
+        items.append(parsed)
+    if header is None:
+        raise BadEvalSet(f'{path}: empty; the first line must be a header like {{"set": "name", "corpus": ["corpus"]}}')
+    if not items:
+        raise BadEvalSet(f"{path}: no questions after the header")
+    return EvalSet(path, header, items, numbers)
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(x) for x in error["loc"]) or "line"
+        parts.append(f"{field}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def check_evidence(eval_set: EvalSet, documents: Sequence[Document]) -> None:
+    """Every doc id must be in the corpus and every evidence quote in one of its documents, verbatim."""
+    texts = {doc.doc_id: doc.text for doc in documents}
+    for item in eval_set.items:
+        unknown = [d for d in item.doc_ids if d not in texts]
+        if unknown:
+            raise BadEvalSet(f"{eval_set.where(item)}: doc id {unknown[0]} is not in the set's corpus")
+        if item.answerable and not any(span_pattern(item.evidence).search(texts[d]) for d in item.doc_ids):
+            raise BadEvalSet(f"{eval_set.where(item)}: evidence {item.evidence[:60]!r} is not in its documents verbatim")

@@ -1,0 +1,97 @@
+"""The eval runner end to end: the shipped seed set in every mode, a tiny BEIR dataset, and the CLI.
+
+The model comes from conftest.py's session-wide ``embedder`` fixture.
+"""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evals import report
+from evals.beir import DEPTH, load_beir, run_beir
+from evals.runner import MODES, TOP_K, judge, run_set
+from evals.sets import REPO_ROOT, load_set
+from rag import Engine
+from rag.cli import main
+
+
+@pytest.fixture(scope="module")
+def seed_result(embedder, tmp_path_factory):
+    # Every third question (answerable and not) keeps the test quick; `rag eval` runs them all.
+    full = load_set(REPO_ROOT / "evals" / "seed.jsonl")
+    return run_set(replace(full, items=full.items[::3]), tmp_path_factory.mktemp("cache"), MODES, embedder)
+
+
+def test_seed_set_scores_every_mode(seed_result):
+    assert list(seed_result.scores) == list(MODES)
+    for scores in seed_result.scores.values():
+        assert all(0.0 <= scores.hit[k] <= scores.hit[k + 1] <= 1.0 for k in range(1, TOP_K))
+        assert all(scores.sentence_hit[k] <= scores.hit[k] for k in scores.hit)
+        assert scores.latency_p50 <= scores.latency_p95
+    # A floor, not a target: the seed article is small enough that hybrid finds nearly every quote in its top 10.
+    assert seed_result.scores["hybrid"].hit[10] >= 0.85
+
+
+def test_outcomes_are_deterministic(seed_result, embedder):
+    engine = Engine.open(seed_result.index_dir, embedder=embedder)
+    items = seed_result.eval_set.items[::8]
+    first = {(o.item_id, o.mode): replace(o, took_ms=0.0) for o in seed_result.outcomes}
+    for item in items:
+        for mode in MODES:
+            again = replace(judge(item, engine.ask(item.question, TOP_K, mode)), took_ms=0.0)
+            assert again == first[(item.id, mode)]
+
+
+def test_report_has_table_and_plot(seed_result, tmp_path):
+    text = report.text_table(list(MODES), report.set_rows(seed_result))
+    assert "hit@1 (evidence span)" in text and "abstain recall" in text
+    path = report.write_set_report(seed_result, tmp_path)
+    assert "| metric | bm25 | dense | hybrid |" in path.read_text()
+    assert (tmp_path / "seed.png").read_bytes().startswith(b"\x89PNG")
+    json.dumps(report.set_json(seed_result))  # serialisable as is
+
+
+def tiny_beir(folder: Path) -> Path:
+    corpus = [
+        {"_id": "a", "title": "Pipelines", "text": "Nord Stream 2 carries Russian gas under the Baltic Sea to Germany."},
+        {"_id": "b", "title": "Cyber", "text": "About 70 Ukrainian government websites went offline after a cyber-attack."},
+        {"_id": "b2", "title": "Cyber copy", "text": "About 70 Ukrainian government websites went offline after a cyber-attack."},
+        {"_id": "c", "title": "Talks", "text": "Negotiators met in Geneva, Brussels and Vienna in January."},
+    ]
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in corpus))
+    (folder / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in [
+        {"_id": "1", "text": "Which pipeline runs under the Baltic?"},
+        {"_id": "2", "text": "How many government websites were hacked?"},
+        {"_id": "3", "text": "Where were the January talks held?"},
+    ]))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\ta\t1\n2\tb\t1\n3\tc\t1\n")
+    return folder
+
+
+def test_beir_maps_duplicate_texts_to_every_id(tmp_path, embedder):
+    folder = tiny_beir(tmp_path / "tiny")
+    data = load_beir(folder, "test")
+    assert len(data.documents) == 3 and sorted(data.beir_ids[data.documents[1].doc_id]) == ["b", "b2"]
+    result = run_beir(folder, "test", tmp_path / "cache", MODES, embedder)
+    assert result.scores["dense"].ndcg == pytest.approx(1.0) and result.scores["hybrid"].mrr == pytest.approx(1.0)
+    assert {"b", "b2"} <= set(result.runs["dense"]["2"]) and len(result.scores["bm25"].recall_curve) == DEPTH
+
+
+def test_cli_skips_a_set_whose_corpus_is_absent(tmp_path):
+    path = tmp_path / "set.jsonl"
+    path.write_text(json.dumps({"set": "gone", "corpus": [str(tmp_path / "nowhere")]}) + "\n"
+                    + json.dumps({"id": "a", "question": "Who?", "answerable": False}) + "\n")
+    result = CliRunner().invoke(main, ["eval", "--set", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "is not here" in json.loads(result.output)["skipped"]
+
+
+def test_cli_reports_bad_sets_without_a_traceback(tmp_path):
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"set": "bad"}\n')
+    result = CliRunner().invoke(main, ["eval", "--set", str(path)])
+    assert result.exit_code == 1 and f"{path}:1: not the set header: corpus: Field required" in result.output
