@@ -23,7 +23,7 @@ from rag.settings import get_settings
 from . import metrics
 from .runner import MODES, cached_index
 
-# BEIR reports recall@100, but Engine.ask returns at most MAX_TOP_K passages (and fewer documents).
+# BEIR reports recall@100 over documents; Engine.ask returns at most MAX_TOP_K passages, and several may share a document.
 DEPTH = min(100, MAX_TOP_K)
 CURVE_KS = tuple(range(1, DEPTH + 1))
 

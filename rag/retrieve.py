@@ -26,7 +26,7 @@ from .settings import Settings, get_settings
 from .spelling import spellings
 
 MAX_QUESTION_CHARS = 2000
-MAX_TOP_K = 50
+MAX_TOP_K = 100
 SENTENCE_OVERLAP_WEIGHT = 0.15  # how much sharing the question's words lifts a sentence over its cosine
 
 # Single queries are 2-3x slower when faiss splits a small search over threads.

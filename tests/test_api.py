@@ -122,7 +122,7 @@ LONG = "x" * 5000
     ({"question": LONG}, ["body", "question"]),
     ({"question": 42}, ["body", "question"]),
     ({"question": "ok", "top_k": 0}, ["body", "top_k"]),
-    ({"question": "ok", "top_k": 51}, ["body", "top_k"]),
+    ({"question": "ok", "top_k": 101}, ["body", "top_k"]),
     ({"question": "ok", "top_k": "many"}, ["body", "top_k"]),
     ({"question": "ok", "mode": "fuzzy"}, ["body", "mode"]),
     ({"question": "ok", "group_by": "author"}, ["body", "group_by"]),
