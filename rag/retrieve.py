@@ -27,7 +27,9 @@ from .spelling import spellings
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 100
-SENTENCE_OVERLAP_WEIGHT = 0.15  # how much sharing the question's words lifts a sentence over its cosine
+SENTENCE_OVERLAP_WEIGHT = 0.15
+SHORT_SENTENCE_WORDS = 4  # content words (after stop words), below which a sentence rarely answers
+SHORT_SENTENCE_PENALTY = 0.2
 
 # Single queries are 2-3x slower when faiss splits a small search over threads.
 faiss.omp_set_num_threads(1)
@@ -304,9 +306,11 @@ def _best_sentence(excerpt: str, offset: int, sentences, vectors, query, questio
     """The sentence that answers best: cosine to the question, lifted by the question words it shares."""
     def score(sentence: store.SentenceRow) -> float:
         value = float(np.asarray(vectors[sentence.row], dtype=np.float32) @ query)
+        words = tokenize([excerpt[sentence.start - offset : sentence.end - offset]])[0]
         if question_terms:
-            words = tokenize([excerpt[sentence.start - offset : sentence.end - offset]])[0]
             value += SENTENCE_OVERLAP_WEIGHT * len(question_terms.intersection(words)) / len(question_terms)
+        if len(words) < SHORT_SENTENCE_WORDS:  # "MS. PSAKI: Yeah." is close to anything and answers nothing
+            value -= SHORT_SENTENCE_PENALTY
         return value
 
     return max(sentences, key=score)
