@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -65,7 +66,8 @@ def ingestion(work: Path, documents: int, backend: str) -> tuple[dict, Path, lis
     embedder = Embedder(backend=backend, threads=os.cpu_count() or 1)
     chunker = _chunker()
     docs = corpus.real_subset(documents)
-    report = build_index(work / "real", docs, embedder, chunker, force=True)
+    shutil.rmtree(work / "real", ignore_errors=True)  # else unchanged chunks are reused, not embedded
+    report = build_index(work / "real", docs, embedder, chunker)
     texts, spans = [], []
     for doc in docs:
         for chunk in chunk_document(doc.doc_id, doc.text, chunker):
