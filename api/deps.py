@@ -42,7 +42,7 @@ class EngineSlot:
         with self._lock:
             try:
                 if self.embedder is None:
-                    self.embedder = Embedder(self.settings.model_path)
+                    self.embedder = Embedder(self.settings.model_path, backend=self.settings.embed_backend)
                 if self.engine is None:
                     self.engine = Engine.open(self.settings.index_dir, settings=self.settings, embedder=self.embedder)
                 elif self.engine.reload():

@@ -96,7 +96,7 @@ def run_beir(folder: Path, split: str, cache_dir: Path, modes: Sequence[str] = M
     folder = Path(folder)
     settings = get_settings()
     data = load_beir(folder, split)
-    embedder = embedder or Embedder(settings.model_path)
+    embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
     index_dir = cached_index([folder], data.documents, cache_dir, embedder, f"beir-{folder.name}", settings)
     engine = Engine.open(index_dir, settings=settings.model_copy(update={"abstain_below": -1.0}), embedder=embedder)
     runs: dict[str, dict[str, dict[str, float]]] = {mode: {} for mode in modes}

@@ -83,7 +83,7 @@ def cached_index(paths: Sequence[Path], documents: Sequence[Document], cache_dir
     key = hashlib.sha256("\0".join(str(p.resolve()) for p in paths).encode()).hexdigest()[:12]
     index_dir = Path(cache_dir) / f"{label}-{key}"
     build_index(index_dir, documents, embedder, index_config(settings, embedder).chunker,
-                batch_size=settings.embed_batch_size, progress=sys.stderr.isatty())
+                batch_size=settings.embed_batch_size, progress=sys.stderr.isatty(), index_kind=settings.index_kind)
     return index_dir
 
 
@@ -93,7 +93,7 @@ def run_set(eval_set: EvalSet, cache_dir: Path, modes: Sequence[str] = MODES,
     settings = get_settings()
     documents = read_paths(eval_set.corpus_paths(), settings.source_by_host)
     check_evidence(eval_set, documents)
-    embedder = embedder or Embedder(settings.model_path)
+    embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
     index_dir = cached_index(eval_set.corpus_paths(), documents, cache_dir, embedder, eval_set.name, settings)
     engine = Engine.open(index_dir, embedder=embedder)
     for mode in modes:  # the first query pays one-off costs (tokenizer, page cache); keep it out of latency

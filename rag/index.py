@@ -36,6 +36,7 @@ from .documents import Document
 from .embedding import Embedder
 from .errors import CorruptIndex, IndexMismatch, IndexNotFound
 from .lexical import LexicalIndex
+from .vectors import VectorIndex
 from .sentences import sentence_spans
 from .speakers import speaker_at, speaker_turns
 
@@ -161,6 +162,7 @@ def build_index(
     batch_size: int = 32,
     progress: bool = False,
     force: bool = False,
+    index_kind: str = "auto",
 ) -> BuildReport:
     """Index ``documents`` into a new generation under ``index_dir`` and make it current.
 
@@ -181,7 +183,9 @@ def build_index(
                                time.perf_counter() - started, skipped=True)
         building = index_dir / f".building-{uuid.uuid4().hex[:8]}"
         building.mkdir()
-        embedded, chunk_count = _write_generation(building, documents, embedder, chunker, batch_size, previous, progress)
+        embedded, chunk_count, kind = _write_generation(
+            building, documents, embedder, chunker, batch_size, previous, progress, index_kind
+        )
         manifest = {
             "format": FORMAT_VERSION,
             **asdict(config),
@@ -189,6 +193,7 @@ def build_index(
             "documents": len(documents),
             "chunks": chunk_count,
             "faiss_version": faiss.__version__,
+            "index_kind": kind,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "files": {p.relative_to(building).as_posix(): _sha256(p) for p in sorted(building.rglob("*")) if p.is_file()},
         }
@@ -207,6 +212,7 @@ def update_index(
     add: Sequence[Document] = (),
     remove: Sequence[str] = (),
     batch_size: int = 32,
+    index_kind: str = "auto",
 ) -> BuildReport:
     """Add or replace documents and remove others (by id) in the current index, as a new generation.
 
@@ -226,10 +232,10 @@ def update_index(
     merged = {d.doc_id: d for d in kept}
     for doc in add:
         merged[doc.doc_id] = doc
-    return build_index(index_dir, list(merged.values()), embedder, chunker, batch_size=batch_size)
+    return build_index(index_dir, list(merged.values()), embedder, chunker, batch_size=batch_size, index_kind=index_kind)
 
 
-def _write_generation(folder, documents, embedder, chunker, batch_size, previous, progress) -> tuple[int, int]:
+def _write_generation(folder, documents, embedder, chunker, batch_size, previous, progress, index_kind) -> tuple[int, int, str]:
     connection = store.create(folder / "store.sqlite")
     dense_texts: list[str] = []
     lexical_texts: list[str] = []
@@ -261,6 +267,7 @@ def _write_generation(folder, documents, embedder, chunker, batch_size, previous
     sentence_vectors = np.zeros((len(sentence_rows), embedder.dimension), dtype=np.float16)
     first_sentence = np.cumsum([0] + [len(s) for s in sentence_offsets])
     todo = _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vectors)
+    todo.sort(key=lambda row: len(dense_texts[row]))  # similar lengths per batch: less padding
     bar = tqdm(total=len(todo), unit="chunk", desc="embedding", disable=not progress, smoothing=0.1)
     for lo in range(0, len(todo), batch_size * 4):
         batch = todo[lo : lo + batch_size * 4]
@@ -273,13 +280,17 @@ def _write_generation(folder, documents, embedder, chunker, batch_size, previous
         bar.update(len(batch))
     bar.close()
 
-    dense = faiss.IndexFlatIP(embedder.dimension)
-    dense.add(vectors)
-    faiss.write_index(dense, str(folder / "dense.faiss"))
+    # Training and building use both cores; queries run faiss on one (see rag/retrieve.py).
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        dense = VectorIndex.build(vectors, index_kind)
+        dense.save(folder / "dense.faiss")
+    finally:
+        faiss.omp_set_num_threads(1)
     np.save(folder / "sentences.npy", sentence_vectors)
     LexicalIndex.build(lexical_texts).save(folder / "bm25")
     _fsync_tree(folder)
-    return len(todo), len(dense_texts)
+    return len(todo), len(dense_texts), dense.kind
 
 
 def _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vectors) -> list[int]:
@@ -297,7 +308,7 @@ def _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vecto
         old_connection.execute("SELECT chunk_row, MIN(row), COUNT(*) FROM sentences GROUP BY chunk_row")
     )
     old_connection.close()
-    old_dense = faiss.read_index(str(previous / "dense.faiss"))
+    old_dense = VectorIndex.load(previous / "dense.faiss")
     old_sentence_vectors = np.load(previous / "sentences.npy", mmap_mode="r")
     todo = []
     for row, *_, key in chunk_rows:
@@ -306,7 +317,7 @@ def _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vecto
         if old is None or count != first_sentence[row + 1] - first_sentence[row]:
             todo.append(row)
             continue
-        vectors[row] = old_dense.reconstruct(old)
+        vectors[row] = old_dense.reconstruct([old])[0]
         sentence_vectors[first_sentence[row] : first_sentence[row + 1]] = old_sentence_vectors[first : first + count]
     return todo
 
@@ -388,19 +399,20 @@ class LoadedIndex:
         self.generation = generation
         self.manifest = manifest
         self.connection = store.open_readonly(generation / "store.sqlite")
-        self.dense = faiss.read_index(str(generation / "dense.faiss"))
+        self.dense = VectorIndex.load(generation / "dense.faiss")
         self.lexical = LexicalIndex.load(generation / "bm25", manifest["chunks"])
         self.sentence_vectors = np.load(generation / "sentences.npy", mmap_mode="r")
-        # A zero-copy view of the flat index's vectors, for similarities of any row.
-        size, dim = self.dense.ntotal, self.dense.d
-        self.vectors = faiss.rev_swig_ptr(self.dense.get_xb(), size * dim).reshape(size, dim) if size else np.zeros((0, dim), np.float32)
         self.doc_ids, self.doc_sources, self.doc_published = store.document_columns(self.connection)
         self.chunks = store.chunk_columns(self.connection)  # (doc_ordinal, idx, start, end) per row
         self._source_masks: dict[str, np.ndarray] = {}
+        # Published dates as day numbers (-1 when undated), so date windows compare in numpy.
+        self._published_days = np.array(
+            [dt.date.fromisoformat(d).toordinal() if d else -1 for d in self.doc_published], dtype=np.int64
+        )
 
     @property
     def size(self) -> int:
-        return int(self.dense.ntotal)
+        return self.dense.size
 
     @property
     def date_range(self) -> tuple[dt.date, dt.date] | None:
@@ -412,8 +424,10 @@ class LoadedIndex:
         """Which chunk rows come from documents published inside any of ``windows`` (None for no windows)."""
         if not windows:
             return None
-        bounds = [(lo.isoformat(), hi.isoformat()) for lo, hi in windows]
-        docs = np.array([bool(d) and any(lo <= d <= hi for lo, hi in bounds) for d in self.doc_published], dtype=bool)
+        days = self._published_days
+        docs = np.zeros(len(days), dtype=bool)
+        for lo, hi in windows:
+            docs |= (days >= lo.toordinal()) & (days <= hi.toordinal())
         return docs[self.chunks[:, 0]]
 
     def source_mask(self, source: str) -> np.ndarray:

@@ -57,7 +57,7 @@ class Engine:
              embedder: Embedder | None = None) -> "Engine":
         """Open the index at ``index_dir`` (default: the ``RAG_INDEX_DIR`` setting) with the configured model."""
         settings = settings or get_settings()
-        embedder = embedder or Embedder(settings.model_path)
+        embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
         return cls(Path(index_dir or settings.index_dir), settings, embedder)
 
     @property
@@ -101,7 +101,7 @@ class Engine:
     def _update(self, **changes) -> BuildReport:
         with self._write_lock:
             report = update_index(self.index_dir, self.embedder, self.config.chunker,
-                                  batch_size=self.settings.embed_batch_size, **changes)
+                                  batch_size=self.settings.embed_batch_size, index_kind=self.settings.index_kind, **changes)
             self.reload()
             return report
 
@@ -156,7 +156,7 @@ class Engine:
         rows, scores, sentences = self._drop_copies(index, rows, scores, top_k)
         if not len(rows):
             return None
-        similarity = index.vectors[rows] @ query
+        similarity = index.dense.reconstruct(rows) @ query
         if similarity.max() < self.settings.abstain_below:
             return None
         return rows, scores, similarity, sentences
@@ -220,6 +220,7 @@ class Engine:
         """
         pool = [int(r) for r in rows[: max(4 * top_k, 20)]]
         sentences = store.sentences_of(index.connection, pool)
+        pool_vectors = index.dense.reconstruct(pool)
         kept: list[int] = []
         shown: set[int] = set()
         for i, row in enumerate(pool):
@@ -227,7 +228,7 @@ class Engine:
             repeated = sum(s.end - s.start for s in parts if s.hash in shown)
             if repeated * 2 >= sum(s.end - s.start for s in parts):
                 continue
-            if kept and float(np.max(index.vectors[rows[kept]] @ index.vectors[row])) > self.settings.dedupe_above:
+            if kept and float(np.max(pool_vectors[kept] @ pool_vectors[i])) > self.settings.dedupe_above:
                 continue
             shown.update(s.hash for s in parts)
             kept.append(i)
@@ -284,13 +285,7 @@ def _filter_mask(index: LoadedIndex, filters: Filters) -> np.ndarray:
 
 
 def _dense_search(index: LoadedIndex, query: np.ndarray, k: int, mask: np.ndarray | None):
-    params = None
-    if mask is not None:
-        bits = np.packbits(mask, bitorder="little")  # must outlive the search: faiss keeps a raw pointer
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits)))
-    scores, rows = index.dense.search(query[None, :], k, params=params)
-    keep = rows[0] >= 0
-    return rows[0][keep].astype(np.int64), scores[0][keep]
+    return index.dense.search(query, k, mask)
 
 
 def _reciprocal_rank_fusion(lists, k: int) -> tuple[np.ndarray, np.ndarray]:
