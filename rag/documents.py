@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -170,10 +169,3 @@ def _read_html(raw: str, path: str, source_by_host: dict[str, str] | None) -> Do
     if not text:
         raise BadDocument(f"{path}: no main text found in the HTML")
     return make_document(text, found, path, source_by_host)
-
-
-_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def slugify(text: str, limit: int = 60) -> str:
-    return _SLUG.sub("-", text.lower()).strip("-")[:limit] or "document"

@@ -42,7 +42,6 @@ from .speakers import speaker_at, speaker_turns
 
 FORMAT_VERSION = 5  # bump when what is stored changes meaning (BM25 tokens, tables)
 CURRENT = "CURRENT"
-FILES = ("store.sqlite", "dense.faiss", "sentences.npy")
 
 
 @dataclass(frozen=True)
