@@ -11,7 +11,6 @@ Corpus paths are relative to the repository root (so ``../shared/data/...`` name
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +18,7 @@ from typing import Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rag import Document, RagError
+from rag.jsonl import read_jsonl
 
 from .metrics import span_pattern
 
@@ -81,21 +81,10 @@ class EvalSet:
 def load_set(path: Path) -> EvalSet:
     """Read and validate an eval set; every error names the file and line."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadEvalSet(f"{path}: cannot read the eval set ({exc})") from None
     header: SetHeader | None = None
     items: list[Item] = []
     numbers: dict[str, int] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadEvalSet(f"{where}: not valid JSON ({exc.msg})") from None
+    for number, where, record in read_jsonl(path, BadEvalSet):
         model = SetHeader if header is None else Item
         try:
             parsed = model.model_validate(record)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.parse import urlparse
 import frontmatter
 
 from .errors import BadDocument
+from .jsonl import read_jsonl
 
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
 META_FIELDS = ("title", "source", "url", "published", "author", "language")
@@ -140,18 +140,10 @@ def read_paths(paths: Iterable[Path], source_by_host: dict[str, str] | None = No
 
 
 def _read_jsonl(path: Path, source_by_host: dict[str, str] | None) -> Iterator[Document]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadDocument(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise BadDocument(f"{where}: a record needs a string field 'text'")
-            yield make_document(record["text"], record, where, source_by_host)
+    for _, where, record in read_jsonl(path, BadDocument):
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise BadDocument(f"{where}: a record needs a string field 'text'")
+        yield make_document(record["text"], record, where, source_by_host)
 
 
 def _read_html(raw: str, path: str, source_by_host: dict[str, str] | None) -> Document:
