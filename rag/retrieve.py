@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from pathlib import Path
@@ -271,16 +272,16 @@ def _check_question(question: str) -> str:
 
 
 def _filter_mask(index: LoadedIndex, filters: Filters) -> np.ndarray:
-    wanted = {s.casefold() for s in filters.source}
-    low = filters.published_from.isoformat() if filters.published_from else ""
-    high = filters.published_to.isoformat() if filters.published_to else ""
-    doc_ok = np.array([
-        (not wanted or source.casefold() in wanted)
-        and (not low or (published and published >= low))
-        and (not high or (published and published <= high))
-        for source, published in zip(index.doc_sources, index.doc_published)
-    ], dtype=bool)
-    return doc_ok[index.chunks[:, 0]] if len(doc_ok) else np.zeros(index.size, dtype=bool)
+    """Chunk rows allowed by the filters, from the index's cached per-source and per-date masks."""
+    mask = np.ones(index.size, dtype=bool)
+    if filters.source:
+        wanted = {s.casefold() for s in filters.source}
+        chosen = [index.source_mask(s) for s in set(index.doc_sources) if s.casefold() in wanted]
+        mask &= np.any(chosen, axis=0) if chosen else False
+    if filters.published_from or filters.published_to:
+        window = (filters.published_from or dt.date.min, filters.published_to or dt.date.max)
+        mask &= index.published_mask([window])
+    return mask
 
 
 def _dense_search(index: LoadedIndex, query: np.ndarray, k: int, mask: np.ndarray | None):
