@@ -29,9 +29,21 @@ def set_rows(result: SetResult) -> list[tuple[str, list[str]]]:
         ("abstain precision", [_number(x.abstain_precision) for x in s]),
         ("abstain recall", [_number(x.abstain_recall) for x in s]),
         ("answerable abstained", [_number(x.answerable_abstained) for x in s]),
+        ("distinct-source ratio@5", [_number(x.distinct_source_ratio) for x in s]),
+    ]
+    optional = [  # shown only for sets that have what they measure
+        ("perspective coverage@5", [x.perspective_coverage for x in s]),
+        ("perspective coverage, grouped", [x.perspective_coverage_grouped for x in s]),
+        ("grouped sources holding evidence", [x.grouped_precision for x in s]),
+        ("speaker accuracy (hits@5)", [x.speaker_accuracy for x in s]),
+    ]
+    rows += [(name, [_number(v) for v in values]) for name, values in optional if any(v is not None for v in values)]
+    rows += [
         ("latency p50 (ms)", [f"{x.latency_p50:.1f}" for x in s]),
         ("latency p95 (ms)", [f"{x.latency_p95:.1f}" for x in s]),
     ]
+    if any(x.grouped_latency_p50 is not None for x in s):
+        rows.append(("grouped latency p50 (ms)", [_number(x.grouped_latency_p50) for x in s]))
     return rows
 
 

@@ -3,10 +3,12 @@
     {"set": "seed", "description": "...", "corpus": ["corpus"]}
     {"id": "s01", "question": "...", "doc_ids": ["2c7730d37f9e5c95"], "evidence": "exact quote", "tags": ["who"]}
     {"id": "u01", "question": "...", "answerable": false, "tags": ["off-topic"]}
+    {"id": "p01", "question": "...", "perspectives": [{"source": "The White House", "doc_ids": ["..."], "evidence": "..."}, ...]}
 
 Corpus paths are relative to the repository root (so ``../shared/data/...`` names the team's data beside it).
 ``doc_ids`` are ``Document.doc_id`` values (hashes of the normalised text, stable across renames);
 ``evidence`` is a short verbatim quote from one of those documents that a correct passage must contain.
+A "what does each side say" question names instead, per source it needs, that source's documents and evidence.
 """
 
 from __future__ import annotations
@@ -37,6 +39,26 @@ class SetHeader(BaseModel):
     corpus: list[str] = Field(min_length=1, description="Folders or JSONL files, relative to the repository root.")
 
 
+class Perspective(BaseModel):
+    """One source's side of a "what does each side say" question."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description='The source as its documents carry it; "" for documents with no publisher.')
+    doc_ids: list[str] = Field(min_length=1)
+    record_ids: list[str] = Field(default_factory=list, description="The records' own ids, for people reading the set.")
+    evidence: str = Field(min_length=1, description="A short verbatim quote a passage of this source must contain.")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something a passage must show to count as an answer: evidence from one of some documents."""
+
+    doc_ids: tuple[str, ...]
+    evidence: str
+    source: str | None  # the source it stands for, for perspective questions; None for single-answer ones
+
+
 class Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,16 +67,35 @@ class Item(BaseModel):
     answerable: bool = True
     doc_ids: list[str] = Field(default_factory=list, description="Documents that answer the question.")
     evidence: str = Field("", description="A short verbatim quote a correct passage must contain.")
-    tags: list[str] = Field(default_factory=list, description="who/what/when/why, date-specific, ...")
+    tags: list[str] = Field(default_factory=list, description="who/what/when/why, date-specific, speaker:NAME, ...")
+    perspectives: list[Perspective] = Field(default_factory=list, description="Per source, what it must show.")
     note: str = ""
 
     @model_validator(mode="after")
     def _answerable_needs_evidence(self) -> "Item":
-        if self.answerable and not (self.doc_ids and self.evidence.strip()):
-            raise ValueError("an answerable item needs doc_ids and evidence")
-        if not self.answerable and (self.doc_ids or self.evidence):
-            raise ValueError("an unanswerable item (answerable: false) takes no doc_ids or evidence")
+        single = bool(self.doc_ids or self.evidence)
+        if self.perspectives and single:
+            raise ValueError("an item with perspectives takes its doc_ids and evidence inside each perspective")
+        if self.answerable and not (self.perspectives or (self.doc_ids and self.evidence.strip())):
+            raise ValueError("an answerable item needs doc_ids and evidence, or perspectives")
+        if not self.answerable and (single or self.perspectives):
+            raise ValueError("an unanswerable item (answerable: false) takes no doc_ids, evidence or perspectives")
         return self
+
+    @property
+    def targets(self) -> list[Target]:
+        if self.perspectives:
+            return [Target(tuple(p.doc_ids), p.evidence, p.source) for p in self.perspectives]
+        return [Target(tuple(self.doc_ids), self.evidence, None)] if self.answerable else []
+
+    @property
+    def relevant_docs(self) -> list[str]:
+        return list(dict.fromkeys(d for t in self.targets for d in t.doc_ids))
+
+    @property
+    def speaker(self) -> str | None:
+        """Who says the evidence, where the set names them (a ``speaker:NAME`` tag)."""
+        return next((t.removeprefix("speaker:") for t in self.tags if t.startswith("speaker:")), None)
 
 
 @dataclass(frozen=True)
@@ -114,11 +155,17 @@ def _explain(exc: ValidationError) -> str:
 
 
 def check_evidence(eval_set: EvalSet, documents: Sequence[Document]) -> None:
-    """Every doc id must be in the corpus and every evidence quote in one of its documents, verbatim."""
-    texts = {doc.doc_id: doc.text for doc in documents}
+    """Every doc id must be in the corpus, every evidence quote in one of its documents, verbatim, and
+    every perspective's documents from the source it names."""
+    by_id = {doc.doc_id: doc for doc in documents}
     for item in eval_set.items:
-        unknown = [d for d in item.doc_ids if d not in texts]
-        if unknown:
-            raise BadEvalSet(f"{eval_set.where(item)}: doc id {unknown[0]} is not in the set's corpus")
-        if item.answerable and not any(span_pattern(item.evidence).search(texts[d]) for d in item.doc_ids):
-            raise BadEvalSet(f"{eval_set.where(item)}: evidence {item.evidence[:60]!r} is not in its documents verbatim")
+        for target in item.targets:
+            unknown = [d for d in target.doc_ids if d not in by_id]
+            if unknown:
+                raise BadEvalSet(f"{eval_set.where(item)}: doc id {unknown[0]} is not in the set's corpus")
+            if not any(span_pattern(target.evidence).search(by_id[d].text) for d in target.doc_ids):
+                raise BadEvalSet(f"{eval_set.where(item)}: evidence {target.evidence[:60]!r} is not in its documents verbatim")
+            other = [by_id[d].source for d in target.doc_ids if target.source not in (None, by_id[d].source)]
+            if other:
+                raise BadEvalSet(f"{eval_set.where(item)}: a document of the perspective {target.source!r} "
+                                 f"is from {other[0]!r}")

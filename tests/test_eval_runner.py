@@ -14,7 +14,7 @@ from evals import report
 from evals.beir import DEPTH, load_beir, run_beir
 from evals.runner import MODES, TOP_K, judge, run_set
 from evals.sets import REPO_ROOT, load_set
-from rag import Engine
+from rag import Document, Engine
 from rag.cli import main
 
 
@@ -43,6 +43,53 @@ def test_outcomes_are_deterministic(seed_result, embedder):
         for mode in MODES:
             again = replace(judge(item, engine.ask(item.question, TOP_K, mode)), took_ms=0.0)
             assert again == first[(item.id, mode)]
+
+
+SIDES = {  # file -> (source, text): two sides of one question and a ceremony nobody asked about
+    "moscow.md": ("President of Russia", "Moscow says NATO expansion to the east threatens the security of Russia."),
+    "washington.md": ("The White House", "Washington says NATO is a defensive alliance and every nation may choose "
+                                         "its own alliances."),
+    "kyiv.md": ("President of Ukraine", "The President presented state awards to teachers at a ceremony in Kyiv."),
+}
+
+
+@pytest.fixture(scope="module")
+def sides_result(embedder, tmp_path_factory):
+    root = tmp_path_factory.mktemp("sides")
+    folder = root / "corpus"
+    folder.mkdir()
+    for name, (source, text) in SIDES.items():
+        (folder / name).write_text(f"---\ntitle: {name}\nsource: {source}\n---\n{text}\n")
+    ids = {name: Document(text=text).doc_id for name, (_, text) in SIDES.items()}
+    header = {"set": "sides", "corpus": [str(folder)]}
+    item = {"id": "p1", "question": "What does each side say about NATO expansion?", "perspectives": [
+        {"source": "President of Russia", "doc_ids": [ids["moscow.md"]], "evidence": "threatens the security of Russia"},
+        {"source": "The White House", "doc_ids": [ids["washington.md"]], "evidence": "a defensive alliance"},
+    ]}
+    path = root / "sides.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (header, item)) + "\n")
+    return run_set(load_set(path), tmp_path_factory.mktemp("cache"), ("hybrid",), embedder)
+
+
+def test_perspective_questions_are_scored_per_side(sides_result):
+    scores = sides_result.scores["hybrid"]
+    (outcome,) = sides_result.outcomes
+    assert outcome.sides_covered == (True, True) and outcome.sides_grouped == (True, True)
+    assert (outcome.groups_judged, outcome.groups_holding) == (2, 2)
+    assert scores.perspective_coverage == scores.perspective_coverage_grouped == scores.grouped_precision == 1.0
+    assert scores.distinct_source_ratio == 1.0  # three sources, and each is in the top 5
+    assert scores.speaker_accuracy is None and scores.grouped_latency_p50 > 0
+    text = report.text_table(["hybrid"], report.set_rows(sides_result))
+    assert "perspective coverage@5" in text and "speaker accuracy" not in text
+
+
+def test_a_side_missing_from_its_group_is_not_covered(sides_result, embedder):
+    item = sides_result.eval_set.items[0]
+    engine = Engine.open(sides_result.index_dir, embedder=embedder)
+    grouped = engine.ask(item.question, TOP_K, "hybrid", group_by="source")
+    without_moscow = replace(grouped, groups=[g for g in grouped.groups if g.source != "President of Russia"])
+    outcome = judge(item, engine.ask(item.question, TOP_K, "hybrid"), 3, without_moscow)
+    assert outcome.sides_grouped == (False, True) and (outcome.groups_judged, outcome.groups_holding) == (1, 1)
 
 
 def test_report_has_table_and_plot(seed_result, tmp_path):
