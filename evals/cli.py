@@ -19,14 +19,17 @@ DEFAULT_SET = Path(__file__).parent / "seed.jsonl"
               help="A BEIR-layout dataset folder (corpus.jsonl, queries.jsonl, qrels/) to run instead of a set.")
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True,
               help="The BEIR qrels split.")
+@click.option("--corpus", "corpus", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Run the set over these folders or JSONL files instead of its own corpus (repeatable): "
+                   "does the set hold up when other sources join the index?")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES), help="Only this mode (repeatable) [default: all].")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts/eval-index"),
               show_default=True, help="Where eval indexes are built; an unchanged corpus is not embedded again.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write a Markdown report with a PNG plot into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with per-question outcomes for sets).")
-def eval_command(set_path: Path | None, beir_dir: Path | None, split: str, modes: tuple[str, ...], cache_dir: Path,
-                 report_dir: Path | None, as_json: bool) -> None:
+def eval_command(set_path: Path | None, beir_dir: Path | None, split: str, corpus: tuple[Path, ...],
+                 modes: tuple[str, ...], cache_dir: Path, report_dir: Path | None, as_json: bool) -> None:
     """Measure retrieval quality, every mode side by side, on an eval set or a BEIR dataset.
 
     A set's corpus is indexed aside under --cache-dir. Reports hit@k by evidence span, sentence hits,
@@ -36,11 +39,14 @@ def eval_command(set_path: Path | None, beir_dir: Path | None, split: str, modes
       rag eval
       rag eval --set evals/wh_dev.jsonl --report artifacts/eval-report
       rag eval --beir ../shared/data/scifact --json > scifact.json
+      rag eval --set evals/seed.jsonl --corpus corpus --corpus ../shared/data/crisis/kremlin_en
     """
     from . import report
 
     if set_path and beir_dir:
         raise click.UsageError("give --set or --beir, not both")
+    if corpus and beir_dir:
+        raise click.UsageError("--corpus goes with a set, not with --beir")
     modes = modes or MODES
     if beir_dir:
         from .beir import run_beir
@@ -53,6 +59,8 @@ def eval_command(set_path: Path | None, beir_dir: Path | None, split: str, modes
         from .sets import load_set
 
         eval_set = load_set(set_path or DEFAULT_SET)
+        if corpus:
+            eval_set = eval_set.over([str(p.resolve()) for p in corpus])
         missing = eval_set.missing_corpus()
         if missing:
             message = f"skipped {eval_set.name}: its corpus {missing[0]} is not here"

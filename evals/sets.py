@@ -13,7 +13,7 @@ A "what does each side say" question names instead, per source it needs, that so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -111,6 +111,10 @@ class EvalSet:
 
     def corpus_paths(self) -> list[Path]:
         return [REPO_ROOT / p for p in self.header.corpus]
+
+    def over(self, corpus: list[str]) -> "EvalSet":
+        """The same questions over another corpus (absolute paths, or relative to the repository root)."""
+        return replace(self, header=self.header.model_copy(update={"corpus": corpus}))
 
     def missing_corpus(self) -> list[Path]:
         return [p for p in self.corpus_paths() if not p.exists()]

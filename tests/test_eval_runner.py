@@ -137,6 +137,19 @@ def test_cli_skips_a_set_whose_corpus_is_absent(tmp_path):
     assert "is not here" in json.loads(result.output)["skipped"]
 
 
+def test_cli_runs_a_set_over_another_corpus(sides_result, tmp_path):
+    # The set's own corpus is gone; --corpus names where its documents are now.
+    path = tmp_path / "set.jsonl"
+    item = sides_result.eval_set.items[0].model_dump(exclude_defaults=True)
+    path.write_text(json.dumps({"set": "moved", "corpus": [str(tmp_path / "nowhere")]}) + "\n" + json.dumps(item) + "\n")
+    folder = sides_result.eval_set.corpus_paths()[0]
+    result = CliRunner().invoke(main, ["eval", "--set", str(path), "--corpus", str(folder), "--mode", "hybrid",
+                                       "--cache-dir", str(tmp_path / "cache"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["corpus"] == [str(folder.resolve())] and data["modes"]["hybrid"]["perspective_coverage"] == 1.0
+
+
 def test_cli_reports_bad_sets_without_a_traceback(tmp_path):
     path = tmp_path / "set.jsonl"
     path.write_text('{"set": "bad"}\n')
