@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ from .errors import BadDocument
 from .jsonl import read_jsonl
 
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
+# Files that describe a data folder rather than belong to it (the crisis sets ship a PROVENANCE.md and a
+# licence beside their JSONL); a folder read skips them, a file named on its own is still read.
+ABOUT_FILES = re.compile(r"(readme|provenance|licen[cs]e|copying|changelog|notice)([._\-].*)?", re.IGNORECASE)
 META_FIELDS = ("title", "source", "url", "published", "author", "language")
 # Field names that other collections use for the same thing (the White House set says `date` and `source_url`).
 ALIASES = {"date": "published", "source_url": "url", "link": "url", "publisher": "source", "outlet": "source"}
@@ -102,7 +106,8 @@ def read_path(path: Path, source_by_host: dict[str, str] | None = None) -> Itera
     """Yield the documents in one file, or in every readable file under a folder (sorted, so runs agree)."""
     path = Path(path)
     if path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
+        for child in sorted(p for p in path.rglob("*")
+                            if p.is_file() and p.suffix.lower() in SUFFIXES and not ABOUT_FILES.fullmatch(p.name)):
             if not any(part.startswith(".") for part in child.relative_to(path).parts):
                 yield from read_path(child, source_by_host)
         return

@@ -54,6 +54,17 @@ def test_same_text_is_one_document(tmp_path):
     assert docs[0].doc_id == document_id("Talks ended. No deal was reached.")
 
 
+def test_a_folder_read_skips_files_about_the_data(tmp_path):
+    (tmp_path / "PROVENANCE.md").write_text("Collected from kremlin.ru in 2026.")
+    (tmp_path / "LICENSE_CC0.txt").write_text("No rights reserved.")
+    (tmp_path / "readme.txt").write_text("How these files were made.")
+    (tmp_path / "licensing-talks.txt").write_text("The talks on export licensing resumed.")
+    (tmp_path / "data.jsonl").write_text(json.dumps(WH_RECORD) + "\n")
+    assert sorted(d.text for d in read_paths([tmp_path])) == [
+        "The officials discussed the security situation in Europe.", "The talks on export licensing resumed."]
+    assert read_paths([tmp_path / "PROVENANCE.md"])[0].text == "Collected from kremlin.ru in 2026."  # named: read
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
