@@ -163,10 +163,11 @@ def judge(item: Item, answer: Answer, source_count: int = 1, grouped: Answer | N
 
 
 def _evidence_spans(target: Target, passages: Sequence[Passage]) -> list[list[tuple[int, int]]]:
-    """Per passage, the document offsets where the target's quote occurs in it (none for other documents)."""
-    pattern, relevant = metrics.span_pattern(target.evidence), set(target.doc_ids)
-    return [[(p.char_start + m.start(), p.char_start + m.end()) for m in pattern.finditer(p.text)]
-            if p.doc_id in relevant else [] for p in passages]
+    """Per passage, the document offsets where one of the target's quotes occurs in it (none for other documents)."""
+    options = [(metrics.span_pattern(evidence), set(doc_ids)) for doc_ids, evidence in target.options]
+    return [[(p.char_start + m.start(), p.char_start + m.end())
+             for pattern, relevant in options if p.doc_id in relevant for m in pattern.finditer(p.text)]
+            for p in passages]
 
 
 def score_mode(items: Sequence[Item], outcomes: Sequence[Outcome], mode: str) -> ModeScores:

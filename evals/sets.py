@@ -39,24 +39,34 @@ class SetHeader(BaseModel):
     corpus: list[str] = Field(min_length=1, description="Folders or JSONL files, relative to the repository root.")
 
 
-class Perspective(BaseModel):
-    """One source's side of a "what does each side say" question."""
-
+class Evidence(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(description='The source as its documents carry it; "" for documents with no publisher.')
     doc_ids: list[str] = Field(min_length=1)
     record_ids: list[str] = Field(default_factory=list, description="The records' own ids, for people reading the set.")
-    evidence: str = Field(min_length=1, description="A short verbatim quote a passage of this source must contain.")
+    evidence: str = Field(min_length=1, description="A short verbatim quote a passage must contain.")
+
+
+class Perspective(Evidence):
+    """One source's side of a "what does each side say" question.
+
+    A side is often stated in several places; ``also`` lists other passages judged to state it too.
+    """
+
+    source: str = Field(description='The source as its documents carry it; "" for documents with no publisher.')
+    also: list[Evidence] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Target:
-    """Something a passage must show to count as an answer: evidence from one of some documents."""
+    """What a passage must show to count as an answer: one of some quotes, each from one of its documents."""
 
-    doc_ids: tuple[str, ...]
-    evidence: str
+    options: tuple[tuple[tuple[str, ...], str], ...]  # (doc_ids, evidence)
     source: str | None  # the source it stands for, for perspective questions; None for single-answer ones
+
+    @property
+    def doc_ids(self) -> tuple[str, ...]:
+        return tuple(d for ids, _ in self.options for d in ids)
 
 
 class Item(BaseModel):
@@ -85,8 +95,9 @@ class Item(BaseModel):
     @property
     def targets(self) -> list[Target]:
         if self.perspectives:
-            return [Target(tuple(p.doc_ids), p.evidence, p.source) for p in self.perspectives]
-        return [Target(tuple(self.doc_ids), self.evidence, None)] if self.answerable else []
+            return [Target(tuple((tuple(e.doc_ids), e.evidence) for e in (p, *p.also)), p.source)
+                    for p in self.perspectives]
+        return [Target(((tuple(self.doc_ids), self.evidence),), None)] if self.answerable else []
 
     @property
     def relevant_docs(self) -> list[str]:
@@ -167,8 +178,9 @@ def check_evidence(eval_set: EvalSet, documents: Sequence[Document]) -> None:
             unknown = [d for d in target.doc_ids if d not in by_id]
             if unknown:
                 raise BadEvalSet(f"{eval_set.where(item)}: doc id {unknown[0]} is not in the set's corpus")
-            if not any(span_pattern(target.evidence).search(by_id[d].text) for d in target.doc_ids):
-                raise BadEvalSet(f"{eval_set.where(item)}: evidence {target.evidence[:60]!r} is not in its documents verbatim")
+            for doc_ids, evidence in target.options:
+                if not any(span_pattern(evidence).search(by_id[d].text) for d in doc_ids):
+                    raise BadEvalSet(f"{eval_set.where(item)}: evidence {evidence[:60]!r} is not in its documents verbatim")
             other = [by_id[d].source for d in target.doc_ids if target.source not in (None, by_id[d].source)]
             if other:
                 raise BadEvalSet(f"{eval_set.where(item)}: a document of the perspective {target.source!r} "

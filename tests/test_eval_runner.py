@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from evals import report
 from evals.beir import DEPTH, load_beir, run_beir
 from evals.runner import MODES, TOP_K, judge, run_set
-from evals.sets import REPO_ROOT, load_set
+from evals.sets import REPO_ROOT, Perspective, load_set
 from rag import Document, Engine
 from rag.cli import main
 
@@ -90,6 +90,17 @@ def test_a_side_missing_from_its_group_is_not_covered(sides_result, embedder):
     without_moscow = replace(grouped, groups=[g for g in grouped.groups if g.source != "President of Russia"])
     outcome = judge(item, engine.ask(item.question, TOP_K, "hybrid"), 3, without_moscow)
     assert outcome.sides_grouped == (False, True) and (outcome.groups_judged, outcome.groups_holding) == (1, 1)
+
+
+def test_a_side_may_be_stated_in_several_places(sides_result, embedder):
+    ids = {name: Document(text=text).doc_id for name, (_, text) in SIDES.items()}
+    elsewhere = {"source": "The White House", "doc_ids": [ids["kyiv.md"]], "evidence": "state awards"}
+    item = sides_result.eval_set.items[0].model_copy(update={"perspectives": [Perspective(**elsewhere)]})
+    engine = Engine.open(sides_result.index_dir, embedder=embedder)
+    answer, grouped = (engine.ask(item.question, TOP_K, "hybrid", group_by=g) for g in (None, "source"))
+    assert judge(item, answer, 3, grouped).sides_grouped == (False,)
+    also = Perspective(**elsewhere, also=[{"doc_ids": [ids["washington.md"]], "evidence": "a defensive alliance"}])
+    assert judge(item.model_copy(update={"perspectives": [also]}), answer, 3, grouped).sides_grouped == (True,)
 
 
 def test_report_has_table_and_plot(seed_result, tmp_path):
