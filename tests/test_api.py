@@ -331,8 +331,14 @@ def test_health_readiness_and_metrics(api):
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz").json()
     index = api.engine.index
+    sources = ready.pop("sources")
     assert ready == {"status": "ready", "model": "all-MiniLM-L6-v2", "generation": index.generation.name,
                      "documents": index.manifest["documents"], "chunks": index.manifest["chunks"]}
+    # By name: the seed, which names no outlet, then the fixture file's two outlets (one with markup in it).
+    names = [s["source"] for s in sources]
+    assert names[0] == "" and names[1].endswith("Hostile Gazette") and names[2] == "Example Wire"
+    assert [s["documents"] for s in sources] == [1, 1, 1]
+    assert all(s["chunks"] >= 1 for s in sources) and sum(s["chunks"] for s in sources) == ready["chunks"]
     api.client.post("/v1/ask", json={"question": NATO})
     api.client.get("/v1/documents/0123456789abcdef")
     metrics = api.client.get("/metrics")
@@ -348,7 +354,8 @@ def test_readiness_waits_for_an_index_then_serves_it(serve, embedder, chunker):
     assert server.client.post("/v1/ask", json={"question": NATO}).status_code == 503
     build_index(server.app.state.settings.index_dir, read_paths(SOURCES[:1]), embedder, chunker)  # `rag index`
     wait_for(lambda: server.client.get("/readyz").status_code == 200)
-    assert server.client.get("/readyz").json()["documents"] == 1
+    ready = server.client.get("/readyz").json()
+    assert ready["documents"] == 1 and ready["sources"] == [{"source": "", "documents": 1, "chunks": ready["chunks"]}]
     assert not server.client.post("/v1/ask", json={"question": NATO}).json()["abstained"]
 
 

@@ -59,3 +59,19 @@ def test_ask_by_source_prints_groups(seed_index):
     assert len(answer["passages"]) == 2
     text = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "--by-source", QUESTION]).output
     assert text.startswith("== Source not named (2022-01-16)")
+
+
+def test_index_prints_documents_and_chunks_per_source(tmp_path):
+    (tmp_path / "c").mkdir()
+    records = [{"text": "Talks in Geneva ended without agreement.", "source": "The White House"},
+               {"text": "Moscow rejected the proposal.", "source": "President of Russia"},
+               {"text": "Kyiv asked for air defence.", "source": "The White House"}]
+    (tmp_path / "c" / "a.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    (tmp_path / "c" / "b.txt").write_text("A note nobody signed.")
+    args = ["index", "--corpus", str(tmp_path / "c"), "--index", str(tmp_path / "i")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = [" ".join(line.split()) for line in result.output.splitlines()[1:]]
+    assert table == ["source documents chunks", "Source not named 1 1", "President of Russia 1 1", "The White House 2 2"]
+    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert report["skipped"] and report["sources"][-1] == {"source": "The White House", "documents": 2, "chunks": 2}

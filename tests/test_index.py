@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import CorruptIndex, Engine, IndexMismatch, build_index, read_paths
-from rag.chunking import ChunkerConfig
+from rag import CorruptIndex, Document, Engine, IndexMismatch, build_index, read_paths, store
+from rag.chunking import ChunkerConfig, chunk_document
 from rag.index import current_generation, is_stale
 from rag.retrieve import index_config
 from rag.settings import Settings
@@ -129,3 +129,24 @@ def test_a_build_killed_midway_leaves_the_old_index_usable(tmp_path, embedder, c
     # The next build clears the abandoned half-build.
     build_index(index, read_paths([SEED]), embedder, chunker)
     assert not list(index.glob(".building-*"))
+
+
+def test_documents_and_chunks_are_counted_per_source(tmp_path, embedder, chunker):
+    long_text = " ".join(f"Sentence {i} of the long briefing on energy security and sanctions." for i in range(120))
+    docs = [
+        Document(text="Moscow rejected the proposal on NATO.", source="President of Russia"),
+        Document(text=long_text, source="The White House"),
+        Document(text="Kyiv asked for air defence systems.", source="The White House"),
+        Document(text="A note nobody signed."),
+    ]
+    report = build_index(tmp_path, docs, embedder, chunker)
+    connection = store.open_readonly(report.path / "store.sqlite")
+    counts = store.source_counts(connection)
+    connection.close()
+    chunks = len(chunk_document("", long_text, chunker))
+    assert chunks > 1  # so the chunk count is not the document count by accident
+    assert counts == [store.SourceCount("", 1, 1), store.SourceCount("President of Russia", 1, 1),
+                      store.SourceCount("The White House", 2, chunks + 1)]
+    assert report.sources == counts
+    again = build_index(tmp_path, docs, embedder, chunker)
+    assert again.skipped and again.sources == counts  # no build, still counted (from the current generation)

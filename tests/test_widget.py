@@ -3,11 +3,18 @@ source text shown as inert text. Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+from rag import Document
+
 from .fixtures.api_data import ROOT
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 pytest_plugins = ["tests.fixtures.api_server"]
 
@@ -40,16 +47,25 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, api):
+@contextmanager
+def open_page(browser: Browser, url: str, html: str | None = None) -> Iterator[Page]:
+    """A page at ``url`` (served ``html`` instead, when given) that fails the test on any script error."""
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.goto(api.url + "/")
+    if html is not None:
+        page.route(url, lambda route: route.fulfill(body=html, content_type="text/html"))
+    page.goto(url)
     yield page
     page.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(browser, api):
+    with open_page(browser, api.url + "/") as page:
+        yield page
 
 
 def ask(page, question: str, answers: int) -> None:
@@ -99,3 +115,53 @@ def test_hostile_source_text_is_shown_as_inert_text(page, api):
         assert link.get_attribute("rel") == "noopener noreferrer nofollow"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "widget-hostile.png"), full_page=True)
+
+
+# Three sides of the crisis and a source on something else: Moscow twice (a transcript with a speaker's
+# label, and a speech two months later), Washington once (with a link that must stay text), Kyiv off topic.
+SIDES = [
+    Document(text="Question: What are your demands on security? Vladimir Putin: We were promised that NATO would not "
+                  "move an inch to the east. They deceived us. Further NATO expansion to the east is unacceptable.",
+             title="Annual news conference", source="President of Russia", published="2021-12-23",
+             url="http://en.kremlin.ru/events/president/news/67438"),
+    Document(text="The expansion of NATO and its military infrastructure towards Russia's borders threatens our "
+                  "security. The alliance ignored our proposals on security guarantees.",
+             title="Address by the President", source="President of Russia", published="2022-02-21",
+             url="http://en.kremlin.ru/events/president/news/67828"),
+    Document(text="NATO is a defensive alliance. Its open door policy is not up to Russia: every nation chooses its "
+                  "own alliances, and Russia objects to NATO expansion to keep a sphere of influence.",
+             title="Press briefing", source="The White House", published="2022-01-10",
+             url="ftp://whitehouse.example/briefing"),
+    Document(text="Grain exports through the Black Sea ports resumed on Tuesday after the harvest.",
+             title="Harvest news", source="President of Ukraine", published="2022-01-12"),
+]
+
+
+@browser_test
+def test_grouped_answers_show_each_source_in_a_section_of_its_own(browser, serve):
+    sides = serve(documents=SIDES)
+    # A site's own page with the widget and its option, served from the service's origin.
+    host = f"""<!doctype html><html><body><div id="chat" style="height: 760px"></div>
+        <script src="{sides.url}/widget.js" data-target="#chat" data-group-by="source"></script></body></html>"""
+    with open_page(browser, sides.url + "/embed", html=host) as page:
+        ask(page, NATO, answers=1)
+        expected = sides.client.post("/v1/ask", json={"question": NATO, "group_by": "source"}).json()
+        sentences = {p["citation"]: p["sentence"] for p in expected["passages"]}
+        section_of = {section.locator("h3").inner_text().split(" · ")[0]: section
+                      for section in page.locator(".turn .group").all()}
+        assert list(section_of) == [g["source"] for g in expected["groups"]]  # headed by source, in the answer's order
+        moscow, washington = section_of["President of Russia"], section_of["The White House"]
+        # Dates in the reader's locale: a range for Moscow's two documents, one date for Washington's one.
+        assert moscow.locator(".dates").inner_text().count(" – ") == 1
+        assert washington.locator(".dates").inner_text().count(" – ") == 0
+
+        speech = moscow.locator(".passage", has_text="deceived us")
+        assert speech.locator(".meta").inner_text().startswith("Vladimir Putin, ")
+        assert speech.locator("mark").inner_text() == sentences[speech.locator(".cite").inner_text()]
+        assert speech.locator("a.title").get_attribute("href") == "http://en.kremlin.ru/events/president/news/67438"
+        assert washington.locator(".passage a").count() == 0  # an ftp: URL is not made a link
+        assert not any("President of Russia" in meta for meta in moscow.locator(".meta").all_inner_texts())
+
+        assert page.locator(".not-addressed").inner_text() == "Not addressed by: President of Ukraine"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "widget-grouped.png"), full_page=True)

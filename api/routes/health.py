@@ -18,7 +18,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness", responses=responses(503))
 def readyz(request: Request) -> ReadyOut:
-    """200 once the model and an index are loaded, with the generation served and its size; 503 before."""
+    """200 once the model and an index are loaded, with the generation served and its documents and chunks,
+    in all and per source; 503 before."""
     slot = request.app.state.slot
     if slot.engine is None:
         raise HTTPException(503, "no index is loaded yet")

@@ -10,6 +10,8 @@
      data-top-k="5"        passages per answer
      data-title="…"        the box's heading
      data-examples="Why …?|What …?"  questions offered before the first one is asked
+     data-group-by="source"  every side in its own words: each source's best passages in a section of its
+                           own, headed by its name and dates, then the sources that do not address the question
 
    Passages come from outside sources and are untrusted: they are only ever put into the page as text
    (textContent, text nodes), never as HTML, and only http(s) links are made clickable. */
@@ -23,8 +25,10 @@
     topK: Number(script.dataset.topK) || 5,
     title: script.dataset.title || "Ask the sources",
     examples: (script.dataset.examples || "").split("|").map((q) => q.trim()).filter(Boolean),
+    groupBy: script.dataset.groupBy === "source" ? "source" : undefined, // undefined: left out of the request
   };
   const MAX_HISTORY = 10; // user turns sent along, so follow-ups ("and Belarus?") keep their topic
+  const UNNAMED = "Source not named"; // documents whose publisher is not known (source "")
 
   const STYLE = `
     :host { all: initial; display: block; height: 100%; color: #1f2933;
@@ -60,6 +64,10 @@
     a.title { color: #1d4ed8; text-decoration: none; }
     a.title:hover { text-decoration: underline; }
     .meta { margin: 2px 0 6px; font-size: 12.5px; color: #627d98; }
+    .group { margin: 14px 0; }
+    .group h3 { margin: 0 0 -2px; font-size: 14px; font-weight: 700; color: #0f2747; }
+    .group h3 .dates { font-weight: 400; color: #627d98; }
+    .not-addressed { margin: 10px 0; font-size: 13px; color: #52606d; }
     .text { margin: 0; font-size: 13.5px; color: #3e4c59; white-space: pre-line; overflow-wrap: anywhere; }
     mark { background: #fff1b8; color: #1f2933; padding: 1px 0; border-radius: 2px; }
     form { display: flex; gap: 8px; padding: 12px; border-top: 1px solid #e1e6ee; background: #fff; }
@@ -93,15 +101,20 @@
     return date.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
   }
 
-  function passageView(passage) {
+  function dateSpan(from, to) {
+    return [...new Set([from, to].filter(Boolean))].map(readableDate).join(" – ");
+  }
+
+  // Under a source's heading (grouped) the source is not repeated in each passage's citation.
+  function passageView(passage, grouped) {
     const card = el("article", "passage");
     const header = el("header");
     const link = httpUrl(passage.url);
     const title = el(link ? "a" : "span", "title", passage.title || "Untitled source");
     if (link) Object.assign(title, { href: link, target: "_blank", rel: "noopener noreferrer nofollow" });
     header.append(el("span", "cite", passage.citation), title);
-    const meta = [passage.source, passage.published && readableDate(passage.published),
-                  passage.speaker && `said by ${passage.speaker}`].filter(Boolean);
+    const said = [passage.speaker, passage.published && readableDate(passage.published)].filter(Boolean).join(", ");
+    const meta = [!grouped && passage.source, said].filter(Boolean);
     // The server counts offsets in code points, JavaScript strings in UTF-16 units: split by code point.
     const chars = Array.from(passage.text);
     const start = Math.max(0, Math.min(chars.length, passage.sentence_start - passage.char_start));
@@ -109,8 +122,27 @@
     const text = el("p", "text");
     text.append(chars.slice(0, start).join(""), el("mark", "", chars.slice(start, end).join("")),
                 chars.slice(end).join(""));
-    card.append(header, el("div", "meta", meta.join(" · ") || "Source not stated"), text);
+    const unknown = grouped ? "Date not stated" : "Source not stated";
+    card.append(header, el("div", "meta", meta.join(" · ") || unknown), text);
     return card;
+  }
+
+  // Passages stream in before the answer says how they group: the answer's sections take the cards already
+  // shown (by citation), then a line names the sources with nothing that answers.
+  function groupViews(answer, cards) {
+    const views = answer.groups.map((group) => {
+      const section = el("section", "group");
+      const heading = el("h3", "", group.source || UNNAMED);
+      const dates = dateSpan(group.published_from, group.published_to);
+      if (dates) heading.append(el("span", "dates", ` · ${dates}`));
+      section.append(heading, ...group.citations.map((citation) => cards.get(citation)).filter(Boolean));
+      return section;
+    });
+    if (answer.not_addressed.length) {
+      const names = answer.not_addressed.map((source) => source || UNNAMED).join(", ");
+      views.push(el("p", "not-addressed", `Not addressed by: ${names}`));
+    }
+    return views;
   }
 
   // Server-Sent Events over fetch (EventSource can only GET): yields {event, data} as blocks arrive.
@@ -194,16 +226,21 @@
         const response = await fetch(`${options.api}/v1/ask/stream`, {
           method: "POST",
           headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-          body: JSON.stringify({ question, top_k: options.topK, conversation: history.slice(-MAX_HISTORY) }),
+          body: JSON.stringify({ question, top_k: options.topK, group_by: options.groupBy,
+                                 conversation: history.slice(-MAX_HISTORY) }),
         });
         if (!response.ok) throw new Error(await refusal(response));
         let answered = false;
+        const cards = new Map();
         for await (const { event, data } of serverEvents(response)) {
           if (event === "passage") {
-            status.before(passageView(data));
+            const card = passageView(data, Boolean(options.groupBy));
+            cards.set(data.citation, card);
+            status.before(card);
           } else if (event === "answer") {
             answered = true;
             if (data.searched !== data.question) asked.after(el("p", "note", `Searched for: ${data.searched}`));
+            if (data.group_by === "source") status.before(...groupViews(data, cards));
             if (data.abstained) status.textContent = "The sources do not answer this question.";
             else status.remove();
           }
