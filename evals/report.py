@@ -35,7 +35,8 @@ def set_rows(result: SetResult) -> list[tuple[str, list[str]]]:
         ("perspective coverage@5", [x.perspective_coverage for x in s]),
         ("perspective coverage, grouped", [x.perspective_coverage_grouped for x in s]),
         ("grouped sources holding evidence", [x.grouped_precision for x in s]),
-        ("speaker accuracy (hits@5)", [x.speaker_accuracy for x in s]),
+        ("speaker named (sentence hits@5)", [x.speaker_named for x in s]),
+        ("speaker accuracy (where named)", [x.speaker_accuracy for x in s]),
     ]
     rows += [(name, [_number(v) for v in values]) for name, values in optional if any(v is not None for v in values)]
     rows += [

@@ -53,7 +53,7 @@ class Outcome:
     max_similarity: float | None  # what abstention compares with its threshold; None when it abstained
     took_ms: float
     distinct_sources: float | None  # distinct sources in the top 5 over as many as could be there
-    hit_speaker: str | None  # speaker of the first hit's sentence, for items whose set names one
+    hit_speaker: str | None  # speaker of the first sentence hit, for items whose set names one
     sides_covered: tuple[bool, ...] = ()  # per perspective: its evidence is in the top 5
     sides_grouped: tuple[bool, ...] = ()  # per perspective: its source's group holds its evidence
     groups_judged: int = 0  # groups listed for a source the question names
@@ -73,7 +73,8 @@ class ModeScores:
     perspective_coverage: float | None  # None: the set has no perspective questions
     perspective_coverage_grouped: float | None
     grouped_precision: float | None  # share of judged groups that hold their source's evidence
-    speaker_accuracy: float | None  # share of hits whose speaker is the one the set names; None: none named
+    speaker_accuracy: float | None  # of sentence hits that name a speaker, share naming the one the set names
+    speaker_named: float | None  # share of sentence hits, for items whose set names a speaker, that name one
     abstain_precision: float | None
     abstain_recall: float | None
     answerable_abstained: float  # share of answerable questions the engine declined
@@ -148,7 +149,7 @@ def judge(item: Item, answer: Answer, source_count: int = 1, grouped: Answer | N
         top_sentence=passages[0].sentence if passages else "",
         max_similarity=max((p.similarity for p in passages), default=None), took_ms=answer.took_ms,
         distinct_sources=len({p.source for p in top}) / min(SIDES_K, source_count) if top else None,
-        hit_speaker=passages[span_rank - 1].speaker if span_rank and item.speaker is not None else None,
+        hit_speaker=passages[sentence_rank - 1].speaker if sentence_rank and item.speaker is not None else None,
         sides_covered=tuple(any(per_passage[:SIDES_K]) for per_passage in found) if item.perspectives else (),
     )
     if grouped is None:
@@ -180,7 +181,8 @@ def score_mode(items: Sequence[Item], outcomes: Sequence[Outcome], mode: str) ->
     tags = sorted({tag for item, _ in answerable for tag in item.tags})
     latencies = [o.took_ms for o in outcomes]
     sides = [(i, o) for i, o in answerable if i.perspectives]
-    spoken = [(i, o) for i, o in answerable if i.speaker is not None and o.span_rank and o.span_rank <= SIDES_K]
+    spoken = [(i, o) for i, o in answerable if i.speaker is not None and o.sentence_rank and o.sentence_rank <= SIDES_K]
+    named = [(i, o) for i, o in spoken if o.hit_speaker]
     grouped = [o.grouped_took_ms for _, o in sides if o.grouped_took_ms is not None]
     judged = sum(o.groups_judged for _, o in sides)
     return ModeScores(
@@ -194,7 +196,8 @@ def score_mode(items: Sequence[Item], outcomes: Sequence[Outcome], mode: str) ->
         perspective_coverage=metrics.mean([float(all(o.sides_covered)) for _, o in sides]) if sides else None,
         perspective_coverage_grouped=metrics.mean([float(all(o.sides_grouped)) for _, o in sides]) if sides else None,
         grouped_precision=sum(o.groups_holding for _, o in sides) / judged if judged else None,
-        speaker_accuracy=metrics.mean([float(o.hit_speaker == i.speaker) for i, o in spoken]) if spoken else None,
+        speaker_accuracy=metrics.mean([float(o.hit_speaker == i.speaker) for i, o in named]) if named else None,
+        speaker_named=len(named) / len(spoken) if spoken else None,
         abstain_precision=precision,
         abstain_recall=recall,
         answerable_abstained=metrics.mean([1.0 if o.abstained else 0.0 for _, o in answerable]),

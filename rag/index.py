@@ -40,7 +40,7 @@ from .vectors import VectorIndex
 from .sentences import sentence_spans
 from .speakers import speaker_at, speaker_turns
 
-FORMAT_VERSION = 5  # bump when what is stored changes meaning (BM25 tokens, tables)
+FORMAT_VERSION = 6  # bump when what is stored changes meaning (BM25 tokens, tables)
 CURRENT = "CURRENT"
 
 
@@ -263,8 +263,10 @@ def _write_generation(folder, documents, embedder, chunker, batch_size, previous
             key = hashlib.sha1(f"{embedder.name}\0{text}".encode()).hexdigest()
             chunk_rows.append((row, ordinal, chunk.index, chunk.start, chunk.end, key))
             first = len(sentence_rows)
+            # A label can start mid-sentence ("... met. * * * Vladimir Putin: Colleagues"); the sentence is
+            # the words of the turn it ends in.
             sentence_rows.extend(
-                (first + i, row, s, e, store.text_hash(doc.text[s:e]), speaker_at(turns, s))
+                (first + i, row, s, e, store.text_hash(doc.text[s:e]), speaker_at(turns, e - 1))
                 for i, (s, e) in enumerate(spans)
             )
     store.insert_chunks(connection, chunk_rows)

@@ -20,6 +20,9 @@ _NAMED = re.compile(
 )
 # Upper case ("MS. PSAKI:", "SENIOR ADMINISTRATION OFFICIAL:", "THE PRESIDENT:").
 _CAPITALS = re.compile(r"((?:[A-Z][A-Z.'’\-]*[ \u00a0]+){0,4}[A-Z][A-Z'’\-]+):\s")
+# Kremlin texts mark where the transcript starts with "* * *", often run together with a heading that lost
+# its line break ("* * * Speech at the meeting of the Board President of Russia Vladimir Putin: Colleagues").
+_SEPARATOR = re.compile(r"(?:\*[ \u00a0]*){3}")
 _UNNAMED = re.compile(r"(?:Q[ \u00a0]|Question:|QUESTION:|Q:)")
 # Any other label-like start ("Foreign Minister Sergei Lavrov Lavrov SergeiForeign Minister of Russia:",
 # a scraper's leftover) still ends the previous turn: its words must not be credited to the last speaker.
@@ -30,9 +33,14 @@ def speaker_turns(text: str) -> list[tuple[int, str]]:
     """(offset, speaker) where each turn starts; speaker is "" for an unnamed turn (a reporter's question)."""
     turns: list[tuple[int, str]] = []
     for start, end in sentence_spans(text):
-        speaker = _speaker_label(text, start, end)
-        if speaker is not None:
-            turns.append((start, speaker))
+        separator = _SEPARATOR.search(text, start, end)
+        parts = [(start, separator.start(), False), (separator.end(), end, True)] if separator else [(start, end, False)]
+        for part_start, part_end, after_separator in parts:
+            while part_start < part_end and text[part_start].isspace():
+                part_start += 1
+            speaker = _speaker_label(text, part_start, part_end, after_separator)
+            if speaker is not None:
+                turns.append((part_start, speaker))
     return turns
 
 
@@ -42,8 +50,13 @@ def speaker_at(turns: list[tuple[int, str]], offset: int) -> str:
     return turns[i][1] if i >= 0 else ""
 
 
-def _speaker_label(text: str, start: int, end: int) -> str | None:
-    # The label must lie inside the sentence, not run on from the one before.
+def _speaker_label(text: str, start: int, end: int, after_separator: bool = False) -> str | None:
+    # The label must lie inside the sentence, not run on from the one before. Right after the transcript
+    # separator it may follow a heading that lost its line break; it is still a label naming the speaker.
+    if after_separator:
+        named = _NAMED.search(text, start, end)
+        if named and not named.group(1).isupper():
+            return named.group(2).replace("\u00a0", " ")
     if _UNNAMED.match(text, start, end):
         return ""
     named = _NAMED.match(text, start, end)

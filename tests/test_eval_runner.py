@@ -50,6 +50,8 @@ SIDES = {  # file -> (source, text): two sides of one question and a ceremony no
     "washington.md": ("The White House", "Washington says NATO is a defensive alliance and every nation may choose "
                                          "its own alliances."),
     "kyiv.md": ("President of Ukraine", "The President presented state awards to teachers at a ceremony in Kyiv."),
+    "harvest.md": ("President of Russia", "The meeting on agriculture began. * * * President of Russia Vladimir Putin: "
+                                          "Colleagues, the grain harvest was a record this year."),
 }
 
 
@@ -67,20 +69,23 @@ def sides_result(embedder, tmp_path_factory):
         {"source": "The White House", "doc_ids": [ids["washington.md"]], "evidence": "a defensive alliance"},
     ]}
     path = root / "sides.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in (header, item)) + "\n")
+    spoken = {"id": "s1", "question": "What did Putin say about this year's grain harvest?", "tags": ["speaker:Vladimir Putin"],
+              "doc_ids": [ids["harvest.md"]], "evidence": "the grain harvest was a record"}
+    path.write_text("\n".join(json.dumps(r) for r in (header, item, spoken)) + "\n")
     return run_set(load_set(path), tmp_path_factory.mktemp("cache"), ("hybrid",), embedder)
 
 
 def test_perspective_questions_are_scored_per_side(sides_result):
     scores = sides_result.scores["hybrid"]
-    (outcome,) = sides_result.outcomes
+    outcome, spoken = sides_result.outcomes
     assert outcome.sides_covered == (True, True) and outcome.sides_grouped == (True, True)
     assert (outcome.groups_judged, outcome.groups_holding) == (2, 2)
     assert scores.perspective_coverage == scores.perspective_coverage_grouped == scores.grouped_precision == 1.0
     assert scores.distinct_source_ratio == 1.0  # three sources, and each is in the top 5
-    assert scores.speaker_accuracy is None and scores.grouped_latency_p50 > 0
+    assert spoken.sentence_rank == 1 and spoken.hit_speaker == "Vladimir Putin" and spoken.sides_covered == ()
+    assert scores.speaker_accuracy == scores.speaker_named == 1.0 and scores.grouped_latency_p50 > 0
     text = report.text_table(["hybrid"], report.set_rows(sides_result))
-    assert "perspective coverage@5" in text and "speaker accuracy" not in text
+    assert "perspective coverage@5" in text and "speaker accuracy" in text
 
 
 def test_a_side_missing_from_its_group_is_not_covered(sides_result, embedder):

@@ -22,6 +22,16 @@ def test_inline_transcript_labels():
     assert _who(KREMLIN, "We sent") == ""  # a garbled label: a new turn whose speaker we cannot read
 
 
+def test_first_label_after_the_transcript_separator():
+    briefing = "Yury Ushakov briefed the media. * * * Aide to the President Yury Ushakov: Good evening! The call lasted an hour."
+    assert _who(briefing, "The call lasted") == "Yury Ushakov"
+    speech = ("Putin took part in the meeting. * * * Speech at the expanded meeting of the Foreign Ministry Board "
+              "President of Russia Vladimir Putin: Mr Lavrov, colleagues. Our warnings have had an effect.")
+    assert _who(speech, "Our warnings") == "Vladimir Putin"
+    assert _who(speech, "Putin took part") == ""
+    assert _who("The visit ended. * * * The talks will resume in May.", "talks will") == ""
+
+
 def test_upper_case_labels_on_their_own_line():
     assert _who(WHITE_HOUSE, "Hi, everyone") == "Ms. Psaki"
     assert _who(WHITE_HOUSE, "on Russia") == ""
