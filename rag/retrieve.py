@@ -152,24 +152,38 @@ class Engine:
 
     def _select(self, index, question, query, mode, mask, top_k):
         """(rows, scores, similarities, sentences) of the best distinct passages, or None to abstain."""
-        rows, scores = self._rank(index, question, query, mode, mask)
-        rows, scores, sentences = self._drop_copies(index, rows, scores, top_k)
+        return self._choose(index, query, *self._rank(index, question, query, mode, mask), top_k,
+                            self.settings.source_penalty)
+
+    def _choose(self, index, query, rows, scores, top_k, source_penalty=0.0):
+        pool = top_k if not source_penalty else 3 * top_k
+        rows, scores, sentences = self._drop_copies(index, rows, scores, pool)
         if not len(rows):
             return None
+        if source_penalty:
+            order = _diversify([index.doc_sources[o] for o in index.chunks[rows, 0]], source_penalty, top_k)
+            rows, scores = rows[order], scores[order]
         similarity = index.dense.reconstruct(rows) @ query
         if similarity.max() < self.settings.abstain_below:
             return None
         return rows, scores, similarity, sentences
 
     def _by_source(self, index, question, query, mode, mask, per_group):
+        # One ranking over every source, split by source: a source that has no candidate in it gets its
+        # own search, so "not addressed" is always judged on that source's best passage.
+        rows, scores = self._rank(index, question, query, mode, mask)
         found = []
         not_addressed = []
         for source in sorted(set(index.doc_sources)):
             source_mask = index.source_mask(source)
-            selection = self._select(index, question, query, mode, source_mask if mask is None else source_mask & mask, per_group)
+            allowed = source_mask if mask is None else source_mask & mask
+            if not allowed.any():
+                continue
+            own = source_mask[rows]
+            ranked = (rows[own], scores[own]) if own.any() else self._rank(index, question, query, mode, allowed)
+            selection = self._choose(index, query, *ranked, per_group)
             if selection is None:
-                if mask is None or (source_mask & mask).any():
-                    not_addressed.append(source)
+                not_addressed.append(source)
                 continue
             found.append(selection)
         found.sort(key=lambda selection: -float(selection[2].max()))
@@ -295,6 +309,19 @@ def _reciprocal_rank_fusion(lists, k: int) -> tuple[np.ndarray, np.ndarray]:
             fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
     order = sorted(fused, key=lambda r: (-fused[r], r))
     return np.array(order, dtype=np.int64), np.array([fused[r] for r in order], dtype=np.float64)
+
+
+def _diversify(sources: list[str], penalty: float, k: int) -> list[int]:
+    """Positions of ``k`` items picked greedily by rank plus ``penalty`` per item of the same source already picked."""
+    counts: dict[str, int] = {}
+    remaining = list(range(len(sources)))
+    chosen = []
+    while remaining and len(chosen) < k:
+        best = min(remaining, key=lambda i: (i + penalty * counts.get(sources[i], 0), i))
+        chosen.append(best)
+        remaining.remove(best)
+        counts[sources[best]] = counts.get(sources[best], 0) + 1
+    return chosen
 
 
 def _best_sentence(excerpt: str, offset: int, sentences, vectors, query, question_terms) -> store.SentenceRow:

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
     )
     dedupe_above: float = Field(0.95, description="Two passages this similar (cosine) count as copies.")
+    source_penalty: float = Field(
+        3.0, ge=0,
+        description="Source diversity: a passage moves down this many places per passage of its source already "
+                    "chosen, so one prolific source does not fill the answer; 0 keeps the fused order.")
     source_by_host: dict[str, str] = Field(
         default_factory=lambda: {
             "whitehouse.gov": "The White House",

@@ -155,3 +155,20 @@ def test_a_date_in_the_question_finds_the_document_of_that_day(tmp_path, embedde
     build_index(tmp_path, docs, embedder, chunker)
     engine = Engine.open(tmp_path, settings=settings, embedder=embedder)
     assert engine.ask("What did officials say about the talks on the January 12 call?", top_k=1).passages[0].published == "2022-01-12"
+
+
+def test_one_prolific_source_does_not_fill_the_answer(tmp_path, embedder, chunker, settings):
+    angles = ("eastward enlargement", "new members on its border", "missile sites in Poland", "troops in the Baltics",
+              "the door left open to Ukraine")
+    docs = [Document(text=f"Moscow objects to NATO expansion: {angle} threatens Russia, the ministry said.",
+                     title=f"Statement {i}", source="Prolific") for i, angle in enumerate(angles)]
+    docs.append(Document(text="Washington replied that NATO expansion is a choice for each nation, not for Moscow.",
+                         title="Reply", source="Other"))
+    build_index(tmp_path, docs, embedder, chunker)
+    question = "What is said about NATO expansion threatening Russia?"
+    plain = Engine.open(tmp_path, settings=settings.model_copy(update={"source_penalty": 0.0}), embedder=embedder)
+    assert {p.source for p in plain.ask(question, top_k=3).passages} == {"Prolific"}  # what the fused order alone gives
+    diverse = Engine.open(tmp_path, settings=settings, embedder=embedder)
+    top = diverse.ask(question, top_k=3).passages
+    assert {p.source for p in top} == {"Prolific", "Other"} and top[0].source == "Prolific"
+    assert {p.source for p in diverse.ask(question, top_k=3, filters=Filters(source=("Prolific",))).passages} == {"Prolific"}
