@@ -174,7 +174,7 @@ def format_sources(sources: list[SourceCount]) -> str:
 def format_answer(answer: Answer) -> str:
     """Readable text: each passage with its citation, the answering sentence in bold where it stands."""
     if answer.abstained:
-        return f"The sources do not answer this question. ({answer.took_ms:.0f} ms)"
+        return " ".join(filter(None, ["The sources do not answer this question.", answer.note, f"({answer.took_ms:.0f} ms)"]))
     headings = {}
     for group in answer.groups:
         span = " to ".join(dict.fromkeys(d for d in (group.published_from, group.published_to) if d))

@@ -1,7 +1,8 @@
 """Dates named in a question ("on January 8", "the December 30 call", "in early January", "March 2022").
 
 The cue that singles out a briefing is often its date, which sits in the document's metadata rather than
-in the passage. Retrieval uses these windows to search the documents published then as well.
+in the passage. Retrieval uses these windows to search the documents published then as well, and
+declines a question that only asks about months after the newest source.
 """
 
 from __future__ import annotations
@@ -26,30 +27,49 @@ SLACK = dt.timedelta(days=1)  # a statement is often posted the day after the ca
 
 
 def date_windows(question: str, first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
-    """Inclusive date ranges the question names, placed in the years between ``first`` and ``last``.
+    """Inclusive date ranges the question names, placed in the years between ``first`` and ``last``."""
+    windows: list[tuple[dt.date, dt.date]] = []
+    for year, month, day, part in _mentions(question):
+        for y in [year] if year else range(first.year, last.year + 1):
+            window = _window(y, month, day, part)
+            if window and window[1] >= first and window[0] <= last:
+                windows.append(window)
+    return windows
+
+
+def after_the_sources(question: str, last: dt.date) -> dt.date | None:
+    """The first day the question asks about when every date it names (each with its year) falls in a
+    month after ``last``, the newest source's date: sources cannot report what happened after them."""
+    starts = []
+    for year, month, day, part in _mentions(question):
+        window = _window(year, month, day, part) if year else None
+        if window is None or (year, month) <= (last.year, last.month):
+            return None
+        starts.append(window[0])
+    return min(starts, default=None)
+
+
+def _mentions(question: str) -> list[tuple[int | None, int, str | None, str | None]]:
+    """(year or None, month, day, early/mid/late) for each date the question names.
 
     A month name alone ("in January") only counts with a year or a preposition before it, since "may"
     and "march" are also verbs.
     """
-    windows: list[tuple[dt.date, dt.date]] = []
+    found = []
     taken: list[tuple[int, int]] = []
     for pattern in _PATTERNS:
         for match in pattern.finditer(question):
             if any(lo < match.end() and match.start() < hi for lo, hi in taken):
                 continue
             groups = match.groupdict()
-            month = _MONTHS[groups["month"].lower().rstrip(".")]
             if pattern is _PATTERNS[3] and not groups.get("year") and not re.search(
                 r"\b(?:in|since|during|before|after|by|of|until)\s+$", question[: match.start()], re.IGNORECASE
             ):
                 continue
-            years = [int(groups["year"])] if groups.get("year") else list(range(first.year, last.year + 1))
-            for year in years:
-                window = _window(year, month, groups.get("day"), groups.get("part"))
-                if window and window[1] >= first and window[0] <= last:
-                    windows.append(window)
+            year = int(groups["year"]) if groups.get("year") else None
+            found.append((year, _MONTHS[groups["month"].lower().rstrip(".")], groups.get("day"), groups.get("part")))
             taken.append(match.span())
-    return windows
+    return found
 
 
 def _window(year: int, month: int, day: str | None, part: str | None) -> tuple[dt.date, dt.date] | None:

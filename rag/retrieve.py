@@ -17,7 +17,7 @@ from . import store
 from .chunking import ChunkerConfig
 from .documents import Document
 from .embedding import Embedder
-from .dates import date_windows
+from .dates import after_the_sources, date_windows
 from .errors import BadQuery
 from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, update_index
 from .lexical import tokenize
@@ -136,7 +136,12 @@ class Engine:
         passages: list[Passage] = []
         groups: list[SourceGroup] = []
         not_addressed: list[str] = []
-        if index.size and (mask is None or mask.any()):
+        note = ""
+        beyond = after_the_sources(question, index.date_range[1]) if index.date_range else None
+        if beyond:
+            note = (f"The sources end on {index.date_range[1].isoformat()}; they cannot report what happened "
+                    f"in {beyond:%B %Y}.")
+        elif index.size and (mask is None or mask.any()):
             query = self._embed_question(question)
             if group_by == "source":
                 passages, groups, not_addressed = self._by_source(index, question, query, mode, mask, per_group)
@@ -147,7 +152,7 @@ class Engine:
             question=question, mode=mode, top_k=top_k, abstained=not passages, passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             as_of=max((p.published for p in passages), default=""),
-            group_by=group_by or "", groups=groups, not_addressed=not_addressed,
+            group_by=group_by or "", groups=groups, not_addressed=not_addressed, note=note,
         )
 
     def _select(self, index, question, query, mode, mask, top_k):

@@ -108,7 +108,9 @@ def test_filters_restrict_sources_and_dates(api):
     early = api.client.post("/v1/ask", json=question | {"filters": {"published_to": "2022-01-17"}}).json()
     assert all(p["published"] <= "2022-01-17" for p in early["passages"])
     future = api.client.post("/v1/ask", json=question | {"filters": {"published_from": "2031-01-01"}}).json()
-    assert future["abstained"] and future["passages"] == []
+    assert future["abstained"] and future["passages"] == [] and future["note"] == ""
+    later = api.client.post("/v1/ask", json={"question": "Which drills were held in Belarus in May 2022?"}).json()
+    assert later["abstained"] and later["note"].endswith("they cannot report what happened in May 2022.")
 
 
 LONG = "x" * 5000

@@ -25,6 +25,13 @@ def test_ask_prints_citations_and_the_sentence(seed_index):
     assert result.output.startswith("[1] ") and "2022-01-16" in result.output and "> " in result.output
 
 
+def test_ask_says_why_the_sources_cannot_answer(seed_index):
+    result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "When did the invasion begin in February 2022?"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("The sources do not answer this question. The sources end on 2022-01-16; "
+                                    "they cannot report what happened in February 2022.")
+
+
 def test_ask_file_prints_one_json_line_per_question(seed_index, tmp_path):
     questions = tmp_path / "q.txt"
     questions.write_text(f"{QUESTION}\n\n" + json.dumps({"question": "Who is Keir Giles?"}) + "\n")

@@ -172,3 +172,11 @@ def test_one_prolific_source_does_not_fill_the_answer(tmp_path, embedder, chunke
     top = diverse.ask(question, top_k=3).passages
     assert {p.source for p in top} == {"Prolific", "Other"} and top[0].source == "Prolific"
     assert {p.source for p in diverse.ask(question, top_k=3, filters=Filters(source=("Prolific",))).passages} == {"Prolific"}
+
+
+def test_a_question_about_after_the_sources_is_declined_with_the_reason(two_source_engine):
+    answer = two_source_engine.ask("What sanctions on Russian banks were announced in May 2022?", group_by="source")
+    assert answer.abstained and answer.passages == [] and answer.groups == []
+    assert answer.note == "The sources end on 2022-03-01; they cannot report what happened in May 2022."
+    within = two_source_engine.ask("What sanctions on Russian banks were announced in February 2022?")
+    assert not within.abstained and within.note == ""

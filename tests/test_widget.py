@@ -96,6 +96,17 @@ def test_a_question_gets_cited_passages_with_the_sentence_highlighted(page, api)
 
 
 @browser_test
+def test_a_question_about_after_the_sources_says_why_it_has_no_answer(page):
+    page.fill("#crisis-qa-question", "What did NATO decide at its summit in June 2022?")
+    page.press("#crisis-qa-question", "Enter")
+    status = page.locator(".turn .status")
+    status.filter(has_text="cannot report").wait_for()
+    assert status.inner_text().startswith("The sources do not answer this question. The sources end on 2022-")
+    assert status.inner_text().endswith("; they cannot report what happened in June 2022.")
+    assert page.locator(".turn .passage").count() == 0
+
+
+@browser_test
 def test_hostile_source_text_is_shown_as_inert_text(page, api):
     ask(page, ZEPPELIN, answers=1)
     hostile = next(p for p in api.client.post("/v1/ask", json={"question": ZEPPELIN}).json()["passages"]

@@ -241,7 +241,7 @@
             answered = true;
             if (data.searched !== data.question) asked.after(el("p", "note", `Searched for: ${data.searched}`));
             if (data.group_by === "source") status.before(...groupViews(data, cards));
-            if (data.abstained) status.textContent = "The sources do not answer this question.";
+            if (data.abstained) status.textContent = ["The sources do not answer this question.", data.note].filter(Boolean).join(" ");
             else status.remove();
           }
         }
