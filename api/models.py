@@ -140,8 +140,8 @@ class AnswerOut(BaseModel):
     group_by: str = Field(..., description="'source' when the passages are grouped by source, else empty.")
     groups: list[SourceGroupOut] = Field(..., description="With group_by: each source's passages, best source first.")
     not_addressed: list[str] = Field(..., description="With group_by: sources with nothing that answers.")
-    note: str = Field("", description="Why nothing answers, where that is known (e.g. the question asks about "
-                                      "months after the newest source).")
+    note: str = Field("", description="What the reader should know: why nothing answers (the question asks about "
+                                      "months after the newest source), or a name no source mentions.")
 
 
 class DocumentIn(BaseModel):

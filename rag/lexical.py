@@ -57,6 +57,11 @@ class LexicalIndex:
             return cls(None, size)
         return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False), size)
 
+    def unknown(self, words: list[str]) -> list[str]:
+        """Those of ``words`` that no chunk contains in any spelling or inflection."""
+        vocab = self._retriever.vocab_dict if self._retriever is not None else {}
+        return [w for w, terms in zip(words, tokenize(words)) if terms and not any(t in vocab for t in terms)]
+
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rows and BM25 scores of the best ``k`` chunks with a positive score (within ``mask`` if given)."""
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))

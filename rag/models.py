@@ -65,7 +65,7 @@ class Answer:
     group_by: str = ""  # "source" when passages are grouped by source
     groups: list[SourceGroup] = field(default_factory=list)
     not_addressed: list[str] = field(default_factory=list)  # sources with nothing that answers
-    note: str = ""  # why nothing answers, where that is known (the question asks about after the sources)
+    note: str = ""  # what the reader should know: why nothing answers, or a name no source mentions
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,6 +21,7 @@ from .dates import after_the_sources, date_windows
 from .errors import BadQuery
 from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, update_index
 from .lexical import tokenize
+from .names import names
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
 from .settings import Settings, get_settings
 from .spelling import spellings
@@ -148,6 +149,12 @@ class Engine:
             else:
                 found = self._select(index, question, query, mode, mask, top_k)
                 passages = self._passages(index, question, query, *found, first_rank=1) if found else []
+            unknown = index.lexical.unknown(names(question))
+            if unknown:
+                note = f"The sources never mention {_listed(unknown)}."
+                if passages and max(p.similarity for p in passages) < self.settings.unknown_name_abstain:
+                    not_addressed = sorted(set(not_addressed) | {g.source for g in groups})
+                    passages, groups = [], []
         return Answer(
             question=question, mode=mode, top_k=top_k, abstained=not passages, passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -314,6 +321,10 @@ def _reciprocal_rank_fusion(lists, k: int) -> tuple[np.ndarray, np.ndarray]:
             fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
     order = sorted(fused, key=lambda r: (-fused[r], r))
     return np.array(order, dtype=np.int64), np.array([fused[r] for r in order], dtype=np.float64)
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _diversify(sources: list[str], penalty: float, k: int) -> list[int]:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
     )
     dedupe_above: float = Field(0.95, description="Two passages this similar (cosine) count as copies.")
+    unknown_name_abstain: float = Field(
+        0.45, description="A question naming something no source mentions is declined unless a passage is at least "
+                         "this similar (cosine); 0 never declines for that.")
     source_penalty: float = Field(
         3.0, ge=0,
         description="Source diversity: a passage moves down this many places per passage of its source already "

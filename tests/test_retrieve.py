@@ -180,3 +180,12 @@ def test_a_question_about_after_the_sources_is_declined_with_the_reason(two_sour
     assert answer.note == "The sources end on 2022-03-01; they cannot report what happened in May 2022."
     within = two_source_engine.ask("What sanctions on Russian banks were announced in February 2022?")
     assert not within.abstained and within.note == ""
+
+
+def test_a_name_no_source_mentions_is_said_and_declines_a_weak_answer(two_source_engine):
+    weak = two_source_engine.ask("What did Moscow say about the cruiser Moskva?", group_by="source")
+    assert weak.abstained and weak.groups == [] and weak.note == "The sources never mention Moskva."
+    assert sorted(weak.not_addressed) == ["Agency A", "Agency B"]
+    close = two_source_engine.ask("Did Tallinn join the sanctions package on Russian banks and export controls on chips?")
+    assert not close.abstained and close.note == "The sources never mention Tallinn."
+    assert two_source_engine.ask("What did Kyiv ask for?").note == ""
