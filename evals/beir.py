@@ -98,7 +98,9 @@ def run_beir(folder: Path, split: str, cache_dir: Path, modes: Sequence[str] = M
     data = load_beir(folder, split)
     embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
     index_dir = cached_index([folder], data.documents, cache_dir, embedder, f"beir-{folder.name}", settings)
-    engine = Engine.open(index_dir, settings=settings.model_copy(update={"abstain_below": -1.0}), embedder=embedder)
+    # A ranking is scored to its depth: nothing is declined.
+    never_decline = settings.model_copy(update={"abstain_below": -1.0, "unknown_name_abstain": -1.0})
+    engine = Engine.open(index_dir, settings=never_decline, embedder=embedder)
     runs: dict[str, dict[str, dict[str, float]]] = {mode: {} for mode in modes}
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}
     bar = tqdm(total=len(data.queries) * len(modes), desc=f"beir {folder.name}", unit="q", disable=not sys.stderr.isatty())

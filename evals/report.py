@@ -201,7 +201,7 @@ def write_beir_report(result: BeirResult, folder: Path) -> Path:
     modes = list(result.scores)
     sections = [
         f"# Retrieval eval: BEIR {result.name}",
-        f"{beir_heading(result)}. Metrics from ranx; abstention off; at most {DEPTH} passages per query "
+        f"{beir_heading(result)}. Metrics from ranx; declining off; at most {DEPTH} passages per query "
         "(Engine.ask's limit), so recall is measured at that depth.",
         markdown_table(["metric", *modes], [[n, *v] for n, v in beir_rows(result)]),
         f"![recall@k]({plot.name})",

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     dedupe_above: float = Field(0.95, description="Two passages this similar (cosine) count as copies.")
     unknown_name_abstain: float = Field(
         0.45, description="A question naming something no source mentions is declined unless a passage is at least "
-                         "this similar (cosine); 0 never declines for that.")
+                         "this similar (cosine); -1 never declines for that.")
     source_penalty: float = Field(
         3.0, ge=0,
         description="Source diversity: a passage moves down this many places per passage of its source already "
