@@ -167,13 +167,16 @@ class Engine:
         return self._choose(index, query, *self._rank(index, question, query, mode, mask), top_k,
                             self.settings.source_penalty)
 
-    def _choose(self, index, query, rows, scores, top_k, source_penalty=0.0):
-        pool = top_k if not source_penalty else 3 * top_k
+    def _choose(self, index, query, rows, scores, top_k, penalty=0.0, by_document=False):
+        """Like _select, from a ranking; ``penalty`` spreads the pick over sources (or over documents)."""
+        pool = top_k if not penalty else 3 * top_k
         rows, scores, sentences = self._drop_copies(index, rows, scores, pool)
         if not len(rows):
             return None
-        if source_penalty:
-            order = _diversify([index.doc_sources[o] for o in index.chunks[rows, 0]], source_penalty, top_k)
+        if penalty:
+            ordinals = index.chunks[rows, 0]
+            labels = ordinals.tolist() if by_document else [index.doc_sources[o] for o in ordinals]
+            order = _diversify(labels, penalty, top_k)
             rows, scores = rows[order], scores[order]
         similarity = index.dense.reconstruct(rows) @ query
         if similarity.max() < self.settings.abstain_below:
@@ -193,7 +196,9 @@ class Engine:
                 continue
             own = source_mask[rows]
             ranked = (rows[own], scores[own]) if own.any() else self._rank(index, question, query, mode, allowed)
-            selection = self._choose(index, query, *ranked, per_group)
+            # Within a source, the same spread over its documents: a second passage of one speech is
+            # less often a second answer than a passage of another document.
+            selection = self._choose(index, query, *ranked, per_group, self.settings.source_penalty, by_document=True)
             if selection is None:
                 not_addressed.append(source)
                 continue
@@ -227,7 +232,9 @@ class Engine:
         dated = index.published_mask(date_windows(question, *index.date_range)) if index.date_range else None
         if dated is not None and (mask is None or (dated & mask).any()):
             lists += self._search(index, question, query, mode, dated if mask is None else dated & mask, k)
-        return _reciprocal_rank_fusion(lists, self.settings.rrf_k)
+        # Each search gave (dense, BM25); the date windows' searches come after the question's own.
+        weights = [self.settings.dense_weight, 1.0] * (len(lists) // 2)
+        return _reciprocal_rank_fusion(lists, self.settings.rrf_k, weights)
 
     def _search(self, index, question, query, mode, mask, k) -> list[tuple[np.ndarray, np.ndarray]]:
         lists = []
@@ -314,11 +321,11 @@ def _dense_search(index: LoadedIndex, query: np.ndarray, k: int, mask: np.ndarra
     return index.dense.search(query, k, mask)
 
 
-def _reciprocal_rank_fusion(lists, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _reciprocal_rank_fusion(lists, k: int, weights: list[float]) -> tuple[np.ndarray, np.ndarray]:
     fused: dict[int, float] = {}
-    for rows, _ in lists:
+    for (rows, _), weight in zip(lists, weights):
         for rank, row in enumerate(rows.tolist(), 1):
-            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
     order = sorted(fused, key=lambda r: (-fused[r], r))
     return np.array(order, dtype=np.int64), np.array([fused[r] for r in order], dtype=np.float64)
 

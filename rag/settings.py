@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1)
     candidates: int = Field(100, ge=1, description="Hits taken from each retriever before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion; BM25's is 1.")
     abstain_below: float = Field(
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
     )
@@ -54,7 +55,8 @@ class Settings(BaseSettings):
     source_penalty: float = Field(
         3.0, ge=0,
         description="Source diversity: a passage moves down this many places per passage of its source already "
-                    "chosen, so one prolific source does not fill the answer; 0 keeps the fused order.")
+                    "chosen, so one prolific source does not fill the answer (in a grouped answer, per passage of "
+                    "its document); 0 keeps the fused order.")
     source_by_host: dict[str, str] = Field(
         default_factory=lambda: {
             "whitehouse.gov": "The White House",

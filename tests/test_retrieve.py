@@ -189,3 +189,27 @@ def test_a_name_no_source_mentions_is_said_and_declines_a_weak_answer(two_source
     close = two_source_engine.ask("Did Tallinn join the sanctions package on Russian banks and export controls on chips?")
     assert not close.abstained and close.note == "The sources never mention Tallinn."
     assert two_source_engine.ask("What did Kyiv ask for?").note == ""
+
+
+def test_a_sources_group_spreads_over_its_documents(tmp_path, embedder, chunker, settings):
+    speech = (
+        "NATO expansion threatens Russia: the alliance has moved its bases right up to our borders. In 1990 we were "
+        "promised it would not move an inch to the east, and five waves of enlargement followed. Missile launchers in "
+        "Romania and Poland can be switched to offensive weapons in minutes. We raised this in every forum. "
+        "Turning to the economy, the harvest this autumn was good and grain exports grew. Farmers received new "
+        "machinery, credit rates for agriculture fell, and rural roads are being repaired in forty regions. Gas "
+        "supplies to consumers at home were steady through the winter, and the budget closed with a surplus. "
+        "Now about culture: theatres reopened, the film festival drew record audiences, and libraries were "
+        "digitised in many towns. Schools received computers, and teachers' pay rose again this year. "
+        "Back to security. If Ukraine joins NATO, strike systems could reach Moscow in five minutes, so further "
+        "expansion of the alliance is a direct threat to Russia, and we demand legal guarantees that it will stop."
+    )
+    docs = [Document(text=speech, title="Long speech on NATO expansion", source="Moscow"),
+            Document(text="Officials in Moscow also spoke about the alliance and the borders of Russia.",
+                     title="Short statement", source="Moscow")]
+    build_index(tmp_path, docs, embedder, chunker)
+    question = "Why does Moscow say NATO expansion threatens Russia?"
+    titles = lambda s: [p.title for p in Engine.open(tmp_path, settings=s, embedder=embedder)  # noqa: E731
+                        .ask(question, group_by="source", per_group=2).passages]
+    assert titles(settings.model_copy(update={"source_penalty": 0.0})) == ["Long speech on NATO expansion"] * 2
+    assert sorted(titles(settings)) == ["Long speech on NATO expansion", "Short statement"]
