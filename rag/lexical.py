@@ -57,6 +57,16 @@ class LexicalIndex:
             return cls(None, size)
         return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False), size)
 
+    def idf(self, terms: set[str]) -> dict[str, float]:
+        """BM25's inverse document frequency of each term over the chunks (highest for terms none has)."""
+        vocab = self._retriever.vocab_dict if self._retriever is not None else {}
+        indptr = self._retriever.scores["indptr"] if self._retriever is not None else None
+        weights = {}
+        for term in terms:
+            found = int(indptr[vocab[term] + 1] - indptr[vocab[term]]) if term in vocab else 0
+            weights[term] = float(np.log(1 + (self.size - found + 0.5) / (found + 0.5)))
+        return weights
+
     def unknown(self, words: list[str]) -> list[str]:
         """Those of ``words`` that no chunk contains in any spelling or inflection."""
         vocab = self._retriever.vocab_dict if self._retriever is not None else {}

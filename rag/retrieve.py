@@ -28,7 +28,7 @@ from .spelling import spellings
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 100
-SENTENCE_OVERLAP_WEIGHT = 0.15
+SENTENCE_OVERLAP_WEIGHT = 0.3
 SHORT_SENTENCE_WORDS = 4  # content words (after stop words), below which a sentence rarely answers
 SHORT_SENTENCE_PENALTY = 0.2
 
@@ -270,7 +270,7 @@ class Engine:
         return rows[kept], scores[kept], sentences
 
     def _passages(self, index, question, query, rows, scores, similarity, sentences, first_rank: int) -> list[Passage]:
-        question_terms = set(tokenize([question])[0])
+        question_terms = index.lexical.idf(set(tokenize([question])[0]))
         passages = []
         for rank, (row, score, sim) in enumerate(zip(rows, scores, similarity), first_rank):
             doc_ordinal, chunk_index, start, end = (int(x) for x in index.chunks[row])
@@ -347,13 +347,17 @@ def _diversify(sources: list[str], penalty: float, k: int) -> list[int]:
     return chosen
 
 
-def _best_sentence(excerpt: str, offset: int, sentences, vectors, query, question_terms) -> store.SentenceRow:
-    """The sentence that answers best: cosine to the question, lifted by the question words it shares."""
+def _best_sentence(excerpt: str, offset: int, sentences, vectors, query,
+                   question_terms: dict[str, float]) -> store.SentenceRow:
+    """The sentence that answers best: cosine to the question, lifted by the question words it shares,
+    each weighted by its IDF (sharing "Minsk" says more than sharing "said")."""
     words = tokenize([excerpt[s.start - offset : s.end - offset] for s in sentences])  # one call: bm25s has overhead
     scores = np.asarray(vectors[[s.row for s in sentences]], dtype=np.float32) @ query
+    total = sum(question_terms.values())
     for i, sentence_words in enumerate(words):
-        if question_terms:
-            scores[i] += SENTENCE_OVERLAP_WEIGHT * len(question_terms.intersection(sentence_words)) / len(question_terms)
+        if total:
+            shared = sum(question_terms[t] for t in question_terms.keys() & set(sentence_words))
+            scores[i] += SENTENCE_OVERLAP_WEIGHT * shared / total
         if len(sentence_words) < SHORT_SENTENCE_WORDS:  # "MS. PSAKI: Yeah." is close to anything and answers nothing
             scores[i] -= SHORT_SENTENCE_PENALTY
     return sentences[int(np.argmax(scores))]

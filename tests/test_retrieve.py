@@ -213,3 +213,12 @@ def test_a_sources_group_spreads_over_its_documents(tmp_path, embedder, chunker,
                         .ask(question, group_by="source", per_group=2).passages]
     assert titles(settings.model_copy(update={"source_penalty": 0.0})) == ["Long speech on NATO expansion"] * 2
     assert sorted(titles(settings)) == ["Long speech on NATO expansion", "Short statement"]
+
+
+def test_rare_words_weigh_more_in_choosing_the_sentence():
+    from rag.lexical import LexicalIndex, tokenize
+
+    lexical = LexicalIndex.build(["Minsk talks resumed.", "The talks resumed.", "Talks went on."])
+    [minsk, talks, absent] = (tokenize([w])[0][0] for w in ("Minsk", "talks", "Zaporizhzhia"))
+    weights = lexical.idf({minsk, talks, absent})
+    assert weights[absent] > weights[minsk] > weights[talks] > 0
