@@ -60,11 +60,13 @@ class EngineSlot:
                 log.exception("index refresh failed")
 
 
-def get_settings(request: Request) -> ApiSettings:
+# The dependencies that only read app state are async: FastAPI runs a plain `def` dependency in its thread
+# pool, a hop that costs more than the read.
+async def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine = request.app.state.slot.engine
     if engine is None:
         raise HTTPException(503, "no index is loaded yet")

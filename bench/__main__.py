@@ -21,7 +21,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rag import retrieve  # noqa: F401  (sets faiss to one thread for single queries, as the service runs)
 from rag.chunking import ChunkerConfig, chunk_document
 from rag.embedding import BACKENDS, Embedder, bundled_model_path
 from rag.index import build_index, dense_text
@@ -159,6 +158,8 @@ def main() -> None:
         log(f"synthetic generation of {label} chunks")
         generations[label] = corpus.synthetic_generation(args.work / f"synthetic-{label}", chunks, pool, chunker)
     result["chunks"] = {label: _chunks(g) for label, g in generations.items()}
+    # The kind the service loads (VectorIndex.load reads it from the file): ivf-sq8 above AUTO_FLAT_UP_TO.
+    result["index_kind"] = {label: VectorIndex.load(g / "dense.faiss").kind for label, g in generations.items()}
     # Everything a generation holds (store, dense, sentence vectors, BM25), most of it memory-mapped.
     result["generation_bytes_per_chunk"] = {
         label: round(sum(f.stat().st_size for f in g.rglob("*") if f.is_file()) / result["chunks"][label])
@@ -218,6 +219,7 @@ def table(r: dict) -> str:
              f"{m['questions']} questions x {m['rounds']} rounds", ""]
     lines.append(f"{'HTTP POST /v1/ask, hybrid, 1 client':40} " + "".join(f"{k:>10}" for k in r["ask_p50_ms"]))
     lines.append(f"{'  chunks':40} " + "".join(f"{v:>10}" for v in r["chunks"].values()))
+    lines.append(f"{'  FAISS index kind':40} " + "".join(f"{v:>10}" for v in r["index_kind"].values()))
     lines.append(f"{'  p50 ms':40} " + "".join(f"{v:>10.1f}" for v in r["ask_p50_ms"].values()))
     lines.append(f"{'  p99 ms':40} " + "".join(f"{v:>10.1f}" for v in r["ask_p99_ms"].values()))
     lines.append(f"{'  generation on disk, bytes/chunk':40} " + "".join(f"{v:>10}" for v in r["generation_bytes_per_chunk"].values()))

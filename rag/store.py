@@ -7,7 +7,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
@@ -150,8 +150,7 @@ def chunk_columns(connection: sqlite3.Connection) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
-@dataclass(frozen=True)
-class SentenceRow:
+class SentenceRow(NamedTuple):  # a tuple: built by the hundred per question, 3x faster than a frozen dataclass
     row: int  # into the sentence vectors
     start: int  # offsets in the document
     end: int

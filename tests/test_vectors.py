@@ -1,5 +1,7 @@
 """The FAISS index kinds: exact or near-exact search, masks, reconstruction, memory-mapped loading."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import faiss
 import numpy as np
 import pytest
@@ -90,3 +92,16 @@ def test_an_index_written_by_plain_faiss_loads_as_flat(tmp_path, data):
 def test_ivf_sizes_grow_with_the_corpus():
     assert vectors.ivf_lists(100) == 1
     assert vectors.ivf_lists(100_000) == 256 and vectors.ivf_lists(1_000_000) == 1024
+
+
+def test_a_search_from_another_thread_runs_faiss_on_one_thread(data):
+    """OpenMP keeps the thread count per thread, and the HTTP service searches from worker threads."""
+    points, queries = data
+    index = VectorIndex.build(points, "flat")
+
+    def search_then_count_threads() -> int:
+        index.search(queries[0], 10)
+        return faiss.omp_get_max_threads()
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(search_then_count_threads).result() == 1

@@ -41,7 +41,7 @@ def answer_body(body: AskIn, engine: EngineDep) -> AnswerOut:
 
 
 @router.post("/ask", summary="Ask a question", responses=responses(400, 413))
-def ask(result: Annotated[AnswerOut, Depends(answer_body)]) -> AnswerOut:
+async def ask(result: Annotated[AnswerOut, Depends(answer_body)]) -> AnswerOut:  # async: no thread hop to return it
     """The passages that answer the question, best first, each with its citation and supporting sentence:
     the same JSON as `rag ask --json`, plus `searched`."""
     return result

@@ -1,0 +1,55 @@
+"""BM25 search: the scoring kernel against bm25s's own scores, ties, masks, and a saved and mapped index."""
+
+import numpy as np
+import pytest
+
+from rag.lexical import LexicalIndex, tokenize
+
+TEXTS = [
+    "Russia objects to NATO expansion toward its borders.",
+    "The talks in Geneva reached no agreement on NATO.",
+    "Russia objects to NATO expansion toward its borders.",  # a copy: the same score as row 0
+    "Grain exports from Odesa resumed under the deal.",
+    "NATO allies met in Brussels; Russia was not invited.",
+    "Sanctions on Russian banks were widened in March.",
+] * 5
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bm25")
+    LexicalIndex.build(TEXTS).save(folder)
+    return LexicalIndex.load(folder, len(TEXTS))
+
+
+def expected(index, query, k, mask=None):
+    """The best k rows by bm25s's own scores (highest first, equal scores by row), positive ones only."""
+    retriever = index._retriever
+    terms = [t for t in tokenize([query])[0] if t in retriever.vocab_dict]
+    scores = retriever.get_scores(terms, None if mask is None else mask.astype(np.float32))
+    rows = np.flatnonzero(scores > 0)
+    best = rows[np.lexsort((rows, -scores[rows]))][:k]
+    return best, scores[best]
+
+
+@pytest.mark.parametrize("query", ["Russia NATO expansion", "NATO", "grain exports Odesa", "Russia Russia banks"])
+@pytest.mark.parametrize("k", [1, 4, 100])
+def test_search_ranks_as_bm25s_scores_with_ties_in_row_order(index, query, k):
+    rows, scores = index.search(query, k)
+    want_rows, want_scores = expected(index, query, min(k, index.size))
+    assert rows.dtype == np.int64 and rows.tolist() == want_rows.tolist()
+    assert np.array_equal(scores, want_scores)  # the same float32 sums, not just close
+
+
+def test_a_mask_keeps_results_inside_it(index):
+    mask = np.zeros(index.size, dtype=bool)
+    mask[[2, 4, 9, 20, 29]] = True
+    rows, scores = index.search("Russia NATO", 10, mask)
+    want_rows, want_scores = expected(index, "Russia NATO", 10, mask)
+    assert rows.tolist() == want_rows.tolist() and np.array_equal(scores, want_scores)
+    assert mask[rows].all()
+
+
+def test_words_no_chunk_has_find_nothing(index):
+    rows, scores = index.search("zeppelin", 10)
+    assert len(rows) == len(scores) == 0
