@@ -196,6 +196,8 @@ def format_answer(answer: Answer) -> str:
         blocks.append("\n".join(lines))
     if answer.not_addressed:
         blocks.append("Not addressed by: " + ", ".join(s or UNNAMED_SOURCE for s in answer.not_addressed))
+    if answer.note:
+        blocks.append(f"Note: {answer.note}")
     return "\n\n".join(blocks) + f"\n\n({answer.mode}, {answer.took_ms:.0f} ms, as of {answer.as_of or 'undated'})"
 
 

@@ -32,6 +32,13 @@ def test_ask_says_why_the_sources_cannot_answer(seed_index):
                                     "they cannot report what happened in February 2022.")
 
 
+def test_ask_notes_a_name_no_source_mentions(seed_index):
+    question = "Why does Russia object to NATO expansion, according to Zubrowski?"
+    result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), question])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("[1] ") and "\n\nNote: The sources never mention Zubrowski.\n\n(" in result.output
+
+
 def test_ask_file_prints_one_json_line_per_question(seed_index, tmp_path):
     questions = tmp_path / "q.txt"
     questions.write_text(f"{QUESTION}\n\n" + json.dumps({"question": "Who is Keir Giles?"}) + "\n")

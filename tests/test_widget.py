@@ -107,6 +107,13 @@ def test_a_question_about_after_the_sources_says_why_it_has_no_answer(page):
 
 
 @browser_test
+def test_a_name_no_source_mentions_is_noted_under_the_passages(page):
+    ask(page, "Why does Russia object to NATO expansion, according to Zubrowski?", answers=1)
+    assert page.locator(".turn .passage").count() > 0
+    assert page.locator(".turn .status").inner_text() == "The sources never mention Zubrowski."
+
+
+@browser_test
 def test_hostile_source_text_is_shown_as_inert_text(page, api):
     ask(page, ZEPPELIN, answers=1)
     hostile = next(p for p in api.client.post("/v1/ask", json={"question": ZEPPELIN}).json()["passages"]

@@ -242,6 +242,7 @@
             if (data.searched !== data.question) asked.after(el("p", "note", `Searched for: ${data.searched}`));
             if (data.group_by === "source") status.before(...groupViews(data, cards));
             if (data.abstained) status.textContent = ["The sources do not answer this question.", data.note].filter(Boolean).join(" ");
+            else if (data.note) status.textContent = data.note;
             else status.remove();
           }
         }
