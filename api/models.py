@@ -171,7 +171,7 @@ class DocumentsIn(RequestBody):
     )
 
 
-class DocumentSummaryOut(BaseModel):
+class DocumentMetaOut(BaseModel):
     doc_id: str = Field(..., description="The document's id: a hash of its normalised text.")
     title: str
     source: str
@@ -179,6 +179,9 @@ class DocumentSummaryOut(BaseModel):
     published: str = Field(..., description="YYYY-MM-DD, or empty when unknown.")
     author: str
     language: str
+
+
+class DocumentSummaryOut(DocumentMetaOut):
     chars: int = Field(..., description="Length of the text, in characters.")
     chunks: int = Field(..., description="How many passages the text was cut into.")
 
@@ -190,14 +193,7 @@ class DocumentPageOut(BaseModel):
     documents: list[DocumentSummaryOut] = Field(..., description="This page, in index order.")
 
 
-class DocumentOut(BaseModel):
-    doc_id: str
-    title: str
-    source: str
-    url: str
-    published: str = Field(..., description="YYYY-MM-DD, or empty when unknown.")
-    author: str
-    language: str
+class DocumentOut(DocumentMetaOut):
     extra: dict[str, Any] = Field(..., description="Other fields the source gave, verbatim.")
     text: str = Field(..., description="The full text; passages' offsets index into it.")
 
