@@ -119,6 +119,10 @@ class Engine:
         With ``group_by="source"``, each source that addresses the question gets its own best
         ``per_group`` passages (sources ordered by their best passage); a source whose best passage
         does not pass the abstention threshold is listed in ``not_addressed`` instead.
+
+        It declines (no passages) when nothing passes the abstention threshold, when the question only
+        asks about months after the newest source, or when it names something no source mentions and no
+        passage comes close; ``note`` says why where it can.
         """
         started = time.perf_counter()
         question = _check_question(question)
