@@ -13,8 +13,8 @@ import anyio
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse_many
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from rag import Engine, RagError
 from rag.embedding import Embedder
@@ -100,12 +100,15 @@ class RateLimit:
 
     def __init__(self, spec: str, storage_uri: str) -> None:
         self.limits = parse_many(spec)
-        self.window = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        # limits' asyncio storage of the same kind: counting on the event loop spares every request a
+        # hop to the thread pool and back (about 0.3 ms).
+        scheme = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
+        self.window = MovingWindowRateLimiter(storage_from_string(scheme))
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
         client = request.client.host if request.client else "unknown"
         for limit in self.limits:
-            if not self.window.hit(limit, client):
-                wait = self.window.get_window_stats(limit, client).reset_time - time.time()
+            if not await self.window.hit(limit, client):
+                wait = (await self.window.get_window_stats(limit, client)).reset_time - time.time()
                 raise HTTPException(429, f"too many requests: at most {limit}",
                                     headers={"Retry-After": str(max(1, math.ceil(wait)))})

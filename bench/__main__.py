@@ -62,10 +62,12 @@ def embedding(backend: str, questions: list[str], rounds: int) -> tuple[dict, di
 
 def ingestion(work: Path, documents: int, backend: str) -> tuple[dict, Path, list[str]]:
     """The real subset through ``build_index``, and the same chunks through the embedder alone (both cores)."""
-    embedder = Embedder(backend=backend, threads=os.cpu_count() or 1)
+    embedder = Embedder(backend=backend)
     chunker = _chunker()
     docs = corpus.real_subset(documents)
     shutil.rmtree(work / "real", ignore_errors=True)  # else unchanged chunks are reused, not embedded
+    # Loading tiktoken's encoding (0.2 s, once a process) is a start-up cost, like loading the model.
+    chunk_document("warm-up", "Warm up.", chunker)
     report = build_index(work / "real", docs, embedder, chunker)
     texts, spans = [], []
     for doc in docs:

@@ -30,7 +30,7 @@ from rag.embedding import MODEL_NAME
 from rag.errors import CorruptIndex, IndexNotFound
 from rag.index import FORMAT_VERSION, build_index, current_generation, read_manifest
 from rag.settings import get_settings
-from rag.vectors import VectorIndex
+from rag.vectors import VectorIndex, resolved_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 CRISIS = ROOT.parent / "shared" / "data" / "crisis"
@@ -107,11 +107,12 @@ def synthetic_documents(chunks: int, chunker: ChunkerConfig, seed: int = 0) -> l
 
 
 def synthetic_generation(folder: Path, chunks: int, pool: np.ndarray, chunker: ChunkerConfig) -> Path:
-    """An index of about ``chunks`` synthetic chunks at ``folder`` (reused when this code can read it)."""
+    """An index of about ``chunks`` synthetic chunks at ``folder`` (reused when this code would build the same)."""
     try:
         generation = current_generation(folder)
         manifest = read_manifest(generation)
-        if manifest.get("format") == FORMAT_VERSION and manifest.get("chunks", 0) >= chunks:
+        if (manifest.get("format") == FORMAT_VERSION and manifest.get("chunks", 0) >= chunks
+                and manifest.get("index_kind") == resolved_kind("auto", manifest["chunks"])):
             return generation
     except (IndexNotFound, CorruptIndex):
         pass

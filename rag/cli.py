@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 import textwrap
 from dataclasses import asdict
@@ -85,7 +84,7 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
     index_dir = index_dir or settings.index_dir
     documents = read_paths(paths, settings.source_by_host)
     # Both cores into the model: it is where indexing spends 97% of its time.
-    embedder = Embedder(settings.model_path, backend=settings.embed_backend, threads=os.cpu_count() or 1)
+    embedder = Embedder(settings.model_path, backend=settings.embed_backend)
     if if_stale and not is_stale(index_dir, documents, index_config(settings, embedder)):
         click.echo(f"index at {index_dir} is up to date ({len(documents)} documents)", err=True)
         return

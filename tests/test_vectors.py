@@ -47,7 +47,7 @@ def test_each_kind_finds_the_exact_neighbours_after_a_save_and_mapped_load(tmp_p
 @pytest.mark.parametrize("kind", ["flat", "sq8", "ivf-sq8", "hnsw"])
 @pytest.mark.parametrize("exact_subset_rows", [0, vectors.EXACT_SUBSET_ROWS])
 def test_a_mask_keeps_results_inside_it(monkeypatch, data, kind, exact_subset_rows):
-    """Both ways a masked search runs: faiss with a bitmap selector, and exact scoring of the kept rows."""
+    """Both ways a masked search runs: faiss with a bitmap selector, and (HNSW) exact scoring of the kept rows."""
     monkeypatch.setattr(vectors, "EXACT_SUBSET_ROWS", exact_subset_rows)
     points, queries = data
     index = VectorIndex.build(points, kind)
