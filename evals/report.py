@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from .beir import DEPTH, BeirResult
 from .runner import HIT_KS, RECALL_KS, SENTENCE_KS, TOP_K, SetResult
 
-COLOURS = {"bm25": "#4C72B0", "dense": "#DD8452", "hybrid": "#55A868"}  # one hue per mode, everywhere
+COLOURS = {"bm25": "#4C72B0", "dense": "#DD8452", "hybrid": "#55A868", "rerank": "#8172B3"}  # one hue per mode, everywhere
 
 
 def _number(value: float | None) -> str:

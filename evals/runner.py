@@ -31,7 +31,7 @@ from rag.settings import Settings, get_settings
 from . import metrics
 from .sets import EvalSet, Item, Target, check_evidence
 
-MODES = ("bm25", "dense", "hybrid")
+MODES = ("bm25", "dense", "hybrid")  # what runs by default; rerank too when named (it is slow)
 TOP_K = 10
 HIT_KS = (1, 3, 5, 10)
 SENTENCE_KS = (1, 5)

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MODES = ("hybrid", "dense", "bm25")
+MODES = ("hybrid", "dense", "bm25", "rerank")  # rerank: hybrid, then its best reread token by token (slow)
 GROUPINGS = (None, "", "source")
 
 

@@ -20,15 +20,21 @@ from .documents import Document
 from .embedding import Embedder
 from .dates import after_the_sources, date_windows
 from .errors import BadQuery
-from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, update_index
+from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, dense_text, update_index
 from .lexical import tokenize
 from .names import names
+from .sides import asks_each_side
+from .rerank import fused_with, late_interaction
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
 from .settings import Settings, get_settings
 from .spelling import spellings
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 100
+FUSED = ("hybrid", "rerank")  # the modes that fuse dense and BM25 rankings
+# The source penalty for a question asking each side's view: a source's next passage comes after every
+# other candidate source's, in rank order, so each voice is heard before any is heard twice.
+ROUND_ROBIN = 1e9
 SENTENCE_OVERLAP_WEIGHT = 0.3
 SHORT_SENTENCE_WORDS = 4  # content words (after stop words), below which a sentence rarely answers
 SHORT_SENTENCE_PENALTY = 0.2
@@ -150,7 +156,8 @@ class Engine:
             if group_by == "source":
                 passages, groups, not_addressed = self._by_source(index, question, query, mode, mask, per_group)
             else:
-                found = self._select(index, question, query, mode, mask, top_k)
+                penalty = ROUND_ROBIN if asks_each_side(question) else self.settings.source_penalty
+                found = self._choose(index, query, *self._rank(index, question, query, mode, mask), top_k, penalty)
                 passages = self._passages(index, question, query, *found, first_rank=1) if found else []
             unknown = index.lexical.unknown(names(question))
             if unknown:
@@ -165,13 +172,9 @@ class Engine:
             group_by=group_by or "", groups=groups, not_addressed=not_addressed, note=note,
         )
 
-    def _select(self, index, question, query, mode, mask, top_k):
-        """(rows, scores, similarities, sentences) of the best distinct passages, or None to abstain."""
-        return self._choose(index, query, *self._rank(index, question, query, mode, mask), top_k,
-                            self.settings.source_penalty)
-
     def _choose(self, index, query, rows, scores, top_k, penalty=0.0, by_document=False):
-        """Like _select, from a ranking; ``penalty`` spreads the pick over sources (or over documents)."""
+        """(rows, scores, similarities, sentences) of the best distinct passages of a ranking, or None to
+        abstain; ``penalty`` spreads the pick over sources (or over documents)."""
         pool = top_k if not penalty else 3 * top_k
         rows, scores, vectors, sentences = self._drop_copies(index, rows, scores, pool)
         if not len(rows):
@@ -228,7 +231,7 @@ class Engine:
     def _rank(self, index, question, query, mode, mask) -> tuple[np.ndarray, np.ndarray]:
         k = min(self.settings.candidates, index.size)
         lists = self._search(index, question, query, mode, mask, k)
-        if mode != "hybrid":
+        if mode not in FUSED:
             return lists[0]
         # A date in the question ("the January 8 call") also searches the documents published then, since
         # that cue sits in their metadata, not in the passage.
@@ -237,13 +240,22 @@ class Engine:
             lists += self._search(index, question, query, mode, dated if mask is None else dated & mask, k)
         # Each search gave (dense, BM25); the date windows' searches come after the question's own.
         weights = [self.settings.dense_weight, 1.0] * (len(lists) // 2)
-        return _reciprocal_rank_fusion(lists, self.settings.rrf_k, weights)
+        rows, scores = _reciprocal_rank_fusion(lists, self.settings.rrf_k, weights)
+        return self._reread(index, question, rows) if mode == "rerank" else (rows, scores)
+
+    def _reread(self, index, question, rows) -> tuple[np.ndarray, np.ndarray]:
+        """The fused ranking with its best ``rerank_candidates`` reordered by late interaction (rag.rerank)."""
+        texts = []
+        for doc, _, start, end in index.chunks[rows[: self.settings.rerank_candidates]].tolist():
+            excerpt = store.load_excerpt(index.connection, doc, start, end)
+            texts.append(dense_text(excerpt, excerpt.text)[0])  # as embedded: the title rides along
+        return fused_with(rows, late_interaction(self.embedder, question, texts), self.settings.rrf_k)
 
     def _search(self, index, question, query, mode, mask, k) -> list[tuple[np.ndarray, np.ndarray]]:
         # BM25 runs on another thread beside the dense search: both release the GIL (faiss, and the numba
         # kernel), so with a core free it adds nothing (2 ms a question at 1M chunks, more with a date filter).
-        lexical = self._beside.submit(index.lexical.search, question, k, mask) if mode in ("bm25", "hybrid") else None
-        lists = [_dense_search(index, query, k, mask)] if mode in ("dense", "hybrid") else []
+        lexical = self._beside.submit(index.lexical.search, question, k, mask) if mode in ("bm25", *FUSED) else None
+        lists = [_dense_search(index, query, k, mask)] if mode in ("dense", *FUSED) else []
         if lexical is not None:
             lists.append(lexical.result())
         return lists

@@ -68,6 +68,14 @@ def test_answers_can_be_grouped_by_source(api):
     assert all(len(g["citations"]) == 1 for g in body["groups"])
 
 
+def test_a_request_can_ask_for_the_rerank_mode(api):
+    body = api.client.post("/v1/ask", json={"question": NATO, "top_k": 3, "mode": "rerank"}).json()
+    assert body["mode"] == "rerank" and len(body["passages"]) == 3
+    # The reread candidates are the hybrid ranking's; only their order may change.
+    hybrid = api.engine.ask(NATO, top_k=api.engine.settings.rerank_candidates)
+    assert {p["chunk_id"] for p in body["passages"]} <= {p.chunk_id for p in hybrid.passages}
+
+
 def test_get_ask_answers_like_post(api):
     got = api.client.get("/v1/ask", params={"q": NATO, "top_k": 2, "mode": "bm25"}).json()
     posted = api.client.post("/v1/ask", json={"question": NATO, "top_k": 2, "mode": "bm25"}).json()

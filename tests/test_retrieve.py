@@ -3,11 +3,12 @@ import datetime as dt
 import pytest
 
 from rag import BadQuery, Document, Engine, Filters, build_index
+from rag.sides import asks_each_side
 
 NATO_PROMISES = "the West tricked the former Soviet Union by breaking promises"
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25", "rerank"])
 @pytest.mark.parametrize(
     ("question", "evidence"),
     [
@@ -172,6 +173,34 @@ def test_one_prolific_source_does_not_fill_the_answer(tmp_path, embedder, chunke
     top = diverse.ask(question, top_k=3).passages
     assert {p.source for p in top} == {"Prolific", "Other"} and top[0].source == "Prolific"
     assert {p.source for p in diverse.ask(question, top_k=3, filters=Filters(source=("Prolific",))).passages} == {"Prolific"}
+
+
+def test_a_question_for_each_side_hears_every_source_before_any_twice(tmp_path, embedder, chunker, settings):
+    docs = [Document(text=f"Moscow objects to NATO expansion: {angle} threatens Russia, the ministry said.",
+                     title=f"Statement {i}", source="Moscow") for i, angle in enumerate(
+                         ("eastward enlargement", "new members on its border", "missile sites in Poland"))]
+    docs += [Document(text="Washington said NATO expansion is a choice for each nation, not for Moscow.",
+                      title="Reply", source="Washington"),
+             Document(text="Kyiv said its bid to join NATO is a matter for the Ukrainian people.",
+                      title="Address", source="Kyiv")]
+    build_index(tmp_path, docs, embedder, chunker)
+    engine = Engine.open(tmp_path, settings=settings.model_copy(update={"source_penalty": 0.0}), embedder=embedder)
+    assert [p.source for p in engine.ask("What threatens Russia in NATO expansion?", top_k=3).passages] == ["Moscow"] * 3
+    sides = [p.source for p in engine.ask("What did each side say about NATO expansion?", top_k=4).passages]
+    assert sorted(sides[:3]) == ["Kyiv", "Moscow", "Washington"] and sides[3] == "Moscow"
+
+
+@pytest.mark.parametrize(("question", "each_side"), [
+    ("How did each side describe the talks?", True),
+    ("What did both sides say about the ceasefire?", True),
+    ("How did Moscow, Kyiv and Washington characterise the sanctions?", True),
+    ("How was the deployment presented by Moscow, by Washington and by the op-ed?", True),
+    ("What did Moscow say about Washington's proposal?", False),
+    ("Which side fired first?", False),
+    ("How did the sanctions hit Russia and Belarus?", False),
+])
+def test_questions_for_each_sides_view_are_told_apart(question, each_side):
+    assert asks_each_side(question) is each_side
 
 
 def test_a_question_about_after_the_sources_is_declined_with_the_reason(two_source_engine):

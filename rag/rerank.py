@@ -1,0 +1,38 @@
+"""Late-interaction reranking: the best fused candidates reread token by token with the embedding model.
+
+No package ships a cross-encoder's weights for an offline install, so the reranker is the bi-encoder
+itself used the ColBERT way: each word of the question finds its most similar token in the passage,
+read in context with its title, and the passage scores the mean of those similarities. One vector per
+passage blurs the sentence that answers into the rest of the chunk; token matches do not, which is what
+picks the right chunk of a long briefing. It costs a forward pass over every candidate (hundreds of
+milliseconds), so it is a retrieval mode a request asks for (``rerank``), not the default.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .embedding import Embedder
+
+
+def late_interaction(embedder: Embedder, question: str, passages: Sequence[str]) -> np.ndarray:
+    """Each passage's MaxSim score: the mean over the question's words of their best token cosine."""
+    ((vectors, pieces),) = embedder.encode_tokens([question])
+    # Punctuation and word pieces of one or two characters ("?", "of", "##s") match something in any text.
+    words = [i for i, piece in enumerate(pieces) if piece.isalnum() and len(piece) > 2]
+    question_vectors = vectors[words] if words else vectors
+    return np.array([float((question_vectors @ tokens.T).max(axis=1).mean()) if len(tokens) else 0.0
+                     for tokens, _ in embedder.encode_tokens(passages)], dtype=np.float32)
+
+
+def fused_with(rows: np.ndarray, late: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` (best first) reordered by reciprocal-rank fusion of their order and ``late`` (scores of the
+    first ``len(late)`` rows). A row past those keeps only its first term, so it stays below all of them."""
+    scores = 1.0 / (k + 1 + np.arange(len(rows), dtype=np.float64))
+    late_rank = np.empty(len(late), dtype=np.int64)
+    late_rank[np.argsort(-late, kind="stable")] = np.arange(len(late))
+    scores[: len(late)] += 1.0 / (k + 1 + late_rank)
+    order = np.argsort(-scores, kind="stable")
+    return rows[order], scores[order].astype(np.float32)
