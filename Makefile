@@ -12,27 +12,30 @@ PORT ?= 8000
 
 install: $(VENV)/.installed
 
+# Recipes are silent and progress goes to stderr, so stdout holds only what a command prints
+# (`make bench BENCH_ARGS=--json > bench.json` is one JSON object).
 $(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $@
+	@echo "installing into $(VENV) (torch CPU wheel first)" >&2
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
+	@$(BIN)/python -m pip install --quiet "$(TORCH)" >&2
+	@$(BIN)/python -m pip install --quiet -e ".[dev]" >&2
+	@touch $@
 
 index: install
-	$(BIN)/rag index --index $(INDEX) --if-stale
+	@$(BIN)/rag index --index $(INDEX) --if-stale
 
 serve: index
-	$(BIN)/rag serve --index $(INDEX) --host $(HOST) --port $(PORT)
+	@$(BIN)/rag serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest
 
 eval: install
-	$(BIN)/rag eval $(EVAL_ARGS)
+	@$(BIN)/rag eval $(EVAL_ARGS)
 
 bench: install
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	@$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(INDEX)

@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 
 from rag.chunking import ChunkerConfig, chunk_document
-from rag.embedding import BACKENDS, Embedder, bundled_model_path
+from rag.embedding import BACKENDS, MODEL_NAME, Embedder, bundled_model_path
 from rag.index import build_index, dense_text
 from rag.lexical import LexicalIndex
 from rag.sentences import sentence_spans
@@ -147,6 +147,7 @@ def main() -> None:
     found, embedders = embedding(args.backend, questions, args.rounds)
     result.update(found)
     query_vectors = embedders[args.backend].encode(questions)
+    model = embedders[args.backend].name  # int8 has its own name, so its generations are kept apart
     del embedders
 
     log(f"ingesting {args.documents} real documents")
@@ -158,7 +159,8 @@ def main() -> None:
     generations = {}
     for label, chunks in sizes.items():
         log(f"synthetic generation of {label} chunks")
-        generations[label] = corpus.synthetic_generation(args.work / f"synthetic-{label}", chunks, pool, chunker)
+        folder = args.work / (f"synthetic-{label}" if model == MODEL_NAME else f"synthetic-{label}-{args.backend}")
+        generations[label] = corpus.synthetic_generation(folder, chunks, pool, chunker, model)
     result["chunks"] = {label: _chunks(g) for label, g in generations.items()}
     # The kind the service loads (VectorIndex.load reads it from the file): ivf-sq8 above AUTO_FLAT_UP_TO.
     result["index_kind"] = {label: VectorIndex.load(g / "dense.faiss").kind for label, g in generations.items()}

@@ -106,18 +106,22 @@ def synthetic_documents(chunks: int, chunker: ChunkerConfig, seed: int = 0) -> l
     return documents
 
 
-def synthetic_generation(folder: Path, chunks: int, pool: np.ndarray, chunker: ChunkerConfig) -> Path:
-    """An index of about ``chunks`` synthetic chunks at ``folder`` (reused when this code would build the same)."""
+def synthetic_generation(folder: Path, chunks: int, pool: np.ndarray, chunker: ChunkerConfig,
+                         model: str = MODEL_NAME) -> Path:
+    """An index of about ``chunks`` synthetic chunks at ``folder`` (reused when this code would build the same),
+    recorded as made by ``model`` (the service's embedder name: an index of another model would not open)."""
     try:
         generation = current_generation(folder)
         manifest = read_manifest(generation)
         if (manifest.get("format") == FORMAT_VERSION and manifest.get("chunks", 0) >= chunks
+                and manifest.get("model") == model
                 and manifest.get("index_kind") == resolved_kind("auto", manifest["chunks"])):
             return generation
     except (IndexNotFound, CorruptIndex):
         pass
     started = time.perf_counter()
-    report = build_index(folder, synthetic_documents(chunks, chunker), StandInEmbedder(pool), chunker)  # type: ignore[arg-type]
+    embedder = StandInEmbedder(pool, name=model)
+    report = build_index(folder, synthetic_documents(chunks, chunker), embedder, chunker)  # type: ignore[arg-type]
     print(f"  wrote {report.chunks} synthetic chunks in {time.perf_counter() - started:.0f} s -> {folder}", file=sys.stderr)
     return report.path
 

@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import hashlib  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import uuid  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -297,9 +298,17 @@ def _export(folder: ModelFolder, out: Path) -> None:
 
 
 def _quantize(fp32: Path, out: Path) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Per-channel scales keep cosine to fp32 near 0.99; per-tensor ones drop it to about 0.95.
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        # Per-channel scales keep cosine to fp32 near 0.99; per-tensor ones drop it to about 0.95.
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        # Importing onnxruntime.quantization configures the root logger (basicConfig at INFO), after which
+        # every library's debug and info records reach the terminal: put it back as it was.
+        root.handlers[:] = handlers
+        root.setLevel(level)
