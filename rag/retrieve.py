@@ -24,6 +24,7 @@ from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, de
 from .lexical import tokenize
 from .names import names
 from .sides import asks_each_side
+from .speakers import asked_speaker, names_speaker
 from .rerank import fused_with, late_interaction
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
 from .settings import Settings, get_settings
@@ -35,6 +36,7 @@ FUSED = ("hybrid", "rerank")  # the modes that fuse dense and BM25 rankings
 # The source penalty for a question asking each side's view: a source's next passage comes after every
 # other candidate source's, in rank order, so each voice is heard before any is heard twice.
 ROUND_ROBIN = 1e9
+SPEAKER_CANDIDATES = 30  # fused candidates searched for the words of a person the question names
 SENTENCE_OVERLAP_WEIGHT = 0.3
 SHORT_SENTENCE_WORDS = 4  # content words (after stop words), below which a sentence rarely answers
 SHORT_SENTENCE_PENALTY = 0.2
@@ -241,7 +243,25 @@ class Engine:
         # Each search gave (dense, BM25); the date windows' searches come after the question's own.
         weights = [self.settings.dense_weight, 1.0] * (len(lists) // 2)
         rows, scores = _reciprocal_rank_fusion(lists, self.settings.rrf_k, weights)
+        speaker = asked_speaker(question)
+        if speaker:
+            rows, scores = self._heard_from(index, speaker, rows, scores)
         return self._reread(index, question, rows) if mode == "rerank" else (rows, scores)
+
+    def _heard_from(self, index, surname, rows, scores) -> tuple[np.ndarray, np.ndarray]:
+        """A question for someone's own words ("what did Putin tell...") fuses one more ranking: the best
+        candidates where a sentence's speaker label names that person, so a briefing that only mentions
+        them does not outrank their own words."""
+        head = [int(r) for r in rows[:SPEAKER_CANDIDATES]]
+        sentences = store.sentences_of(index.connection, head)
+        heard = [i for i, row in enumerate(head) if any(s.speaker and names_speaker(surname, s.speaker)
+                                                        for s in sentences[row])]
+        if not heard:
+            return rows, scores
+        scores = scores.copy()
+        scores[heard] += 1.0 / (self.settings.rrf_k + 1 + np.arange(len(heard)))
+        order = np.argsort(-scores, kind="stable")
+        return rows[order], scores[order]
 
     def _reread(self, index, question, rows) -> tuple[np.ndarray, np.ndarray]:
         """The fused ranking with its best ``rerank_candidates`` reordered by late interaction (rag.rerank)."""

@@ -66,3 +66,31 @@ def _speaker_label(text: str, start: int, end: int, after_separator: bool = Fals
     if capitals and len(capitals.group(1)) > 2:
         return " ".join("-".join(p.capitalize() for p in word.split("-")) for word in capitals.group(1).split())
     return "" if _OTHER_LABEL.match(text, start, end) else None
+
+
+# The person a question asks to hear from: the subject of a verb of saying ("did Putin tell", "does Foreign
+# Minister Lavrov describe") or the owner of the words ("Zelensky's address").
+_SAYING = ("say|said|tell|told|describe|call|characteri[sz]e|warn|complain|claim|promise|offer|propose|announce|"
+           "admit|insist|argue|explain|stress|note|suggest|accuse|blame|answer|reply|respond|compare|predict|give|"
+           "use|mean|think|view|see|sum|put|list|rule|demand|ask|raise|express|thank|urge|vow|pledge|report|reveal")
+_HONORIFIC = r"(?:(?:President|Prime|Foreign|Defence|Defense|Minister|Secretary|Chancellor|Mr\.?|Ms\.?|Mrs\.?)\s+)*"
+_ASKED = re.compile(rf"\b(?:did|does|do|has|had|will|would)\s+{_HONORIFIC}((?:[A-Z][\w'’\-]+\s+)?[A-Z][\w'’\-]+)"
+                    rf"\s+(?:{_SAYING})\b")
+_OWNED = re.compile(r"\b([A-Z][\w'’\-]+)['’]s\s+(?:address|speech|remarks|statement|message|interview|words|answer|"
+                    r"reply|letter|call|article|op-ed)\b")
+
+
+def asked_speaker(question: str) -> str:
+    """The surname of the person whose own words the question asks for, or "" when it asks for no one's."""
+    found = _ASKED.search(question) or _OWNED.search(question)
+    return found.group(1).split()[-1] if found else ""
+
+
+def names_speaker(surname: str, text: str) -> bool:
+    """Whether ``text`` (a speaker label or a title) names ``surname``, spelt either way ("Zelensky" and
+    "Zelenskyy" are one name; a name shorter than 4 letters must match whole)."""
+    wanted = surname.casefold()
+    for word in re.findall(r"[\w'’\-]+", text.casefold()):
+        if word == wanted or (min(len(word), len(wanted)) >= 4 and (word.startswith(wanted) or wanted.startswith(word))):
+            return True
+    return False

@@ -108,6 +108,21 @@ def test_transcript_passages_carry_their_speaker(tmp_path, embedder, chunker, se
     assert passage.speaker == "Vladimir Putin"
 
 
+def test_a_question_for_someones_words_prefers_where_they_speak(tmp_path, embedder, chunker, settings):
+    docs = [Document(text=f"Ms. Psaki said on {day} that President Putin has massed troops on the border of Ukraine "
+                          "and that President Putin could still choose diplomacy over an invasion.",
+                     title=f"Press briefing {day}", source="Briefings") for day in ("Monday", "Tuesday", "Friday")]
+    docs.append(Document(text="The meeting opened at noon. Vladimir Putin: Our troops are on our own territory, "
+                              "and we are ready for diplomacy if our proposals are heard.",
+                         title="Meeting with the Security Council", source="Kremlin"))
+    build_index(tmp_path, docs, embedder, chunker)
+    engine = Engine.open(tmp_path, settings=settings.model_copy(update={"source_penalty": 0.0}), embedder=embedder)
+    about = engine.ask("What troops has Putin massed on the border with Ukraine?", top_k=4).passages
+    assert about[0].source == "Briefings"  # without a speaker asked for, the briefings rank first
+    own = engine.ask("What did Putin say about troops on the border with Ukraine?", top_k=4).passages
+    assert own[0].source == "Kremlin" and own[0].speaker == "Vladimir Putin"
+
+
 def test_names_match_across_spellings(tmp_path, embedder, chunker, settings):
     docs = [
         Document(text="Shelling was reported near Lugansk and across the Donbass on Thursday.", source="Moscow"),

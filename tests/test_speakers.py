@@ -1,4 +1,6 @@
-from rag.speakers import speaker_at, speaker_turns
+import pytest
+
+from rag.speakers import asked_speaker, names_speaker, speaker_at, speaker_turns
 
 KREMLIN = (
     "The meeting took place in the Kremlin. President of Russia Vladimir Putin: Good afternoon, colleagues. "
@@ -41,3 +43,20 @@ def test_upper_case_labels_on_their_own_line():
 def test_prose_names_no_speaker():
     text = "Vladimir Putin said on Tuesday: talks are over. Note: the talks resume Monday. Ukraine and Russia: a history."
     assert [speaker for _, speaker in speaker_turns(text)] == [""]  # "Ukraine and Russia:" ends a turn, names no one
+
+
+@pytest.mark.parametrize(("question", "surname"), [
+    ("What did Putin tell Rossiya TV about the exercise?", "Putin"),
+    ("How did Foreign Minister Sergei Lavrov describe the answers?", "Lavrov"),
+    ("What did Jake Sullivan say about the sanctions?", "Sullivan"),
+    ("What was in Zelensky's address to Congress?", "Zelensky"),
+    ("Why does Russia object to NATO expansion?", ""),
+    ("What did the talks in Geneva achieve?", ""),
+])
+def test_the_person_whose_words_a_question_asks_for(question, surname):
+    assert asked_speaker(question) == surname
+
+
+def test_a_label_names_a_speaker_in_either_spelling():
+    assert names_speaker("Zelensky", "Volodymyr Zelenskyy") and names_speaker("Putin", "Vladimir Putin")
+    assert not names_speaker("Putin", "Ms. Psaki") and not names_speaker("Li", "Lithuania")
