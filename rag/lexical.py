@@ -9,8 +9,9 @@ fraction of a second). Equal scores rank by row, where bm25s left them in whatev
 
 from __future__ import annotations
 
+import bisect
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import bm25s
@@ -94,9 +95,26 @@ class LexicalIndex:
         return weights
 
     def unknown(self, words: list[str]) -> list[str]:
-        """Those of ``words`` that no chunk contains in any spelling or inflection."""
+        """Those of ``words`` that no chunk contains in any spelling or inflection, nor as the start of a
+        longer word ("Armenia" of "Armenian", "America" of "American": see ``_begins_a_term``)."""
         vocab = self._retriever.vocab_dict if self._retriever is not None else {}
-        return [w for w, terms in zip(words, tokenize(words)) if terms and not any(t in vocab for t in terms)]
+        return [w for w, terms in zip(words, tokenize(words))
+                if terms and not any(t in vocab or self._begins_a_term(t) for t in terms)]
+
+    def _begins_a_term(self, term: str) -> bool:
+        # All but the last letter, for terms of 6 letters or more: a stem often ends where a derived word
+        # goes on ("armenia" and "armenian"), and shorter names would be taken for the start of unrelated
+        # words ("Bucha" of "Bucharest").
+        if len(term) < 7:
+            return False
+        prefix = term[:-1]
+        terms = self._sorted_terms
+        i = bisect.bisect_left(terms, prefix)
+        return i < len(terms) and terms[i].startswith(prefix)
+
+    @cached_property
+    def _sorted_terms(self) -> list[str]:
+        return sorted(self._retriever.vocab_dict) if self._retriever is not None else []
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rows and BM25 scores of the best ``k`` chunks with a positive score (within ``mask`` if given),

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     )
     dedupe_above: float = Field(0.95, description="Two passages this similar (cosine) count as copies.")
     unknown_name_abstain: float = Field(
-        0.45, description="A question naming something no source mentions is declined unless a passage is at least "
+        0.55, description="A question naming something no source mentions is declined unless a passage is at least "
                          "this similar (cosine); -1 never declines for that.")
     source_penalty: float = Field(
         3.0, ge=0,

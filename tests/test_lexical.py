@@ -53,3 +53,20 @@ def test_a_mask_keeps_results_inside_it(index):
 def test_words_no_chunk_has_find_nothing(index):
     rows, scores = index.search("zeppelin", 10)
     assert len(rows) == len(scores) == 0
+
+
+def test_a_name_is_known_in_any_spelling_inflection_or_longer_word(index):
+    # "Odessa" is Odesa spelt the other way; "Brussels's" an inflection; "Russians" starts "russian" (stemmed);
+    # "Genevan" (7 letters) begins "geneva"; a short name must be whole: "Russ" is not taken for "Russia".
+    assert index.unknown(["Odessa", "Brussels's", "Russians", "Genevan"]) == []
+    assert index.unknown(["Moskva", "Russ", "Tallinn"]) == ["Moskva", "Russ", "Tallinn"]
+
+
+def test_the_tokens_are_those_bm25s_gives():
+    import bm25s
+
+    from rag.lexical import _stemmer
+
+    texts = TEXTS + ["", "The the", "Kiev's Donbass 2022 é ЙЦУ", "x_y z9 __ 12"]
+    assert tokenize(texts) == bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False,
+                                             show_progress=False)
