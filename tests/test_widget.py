@@ -183,3 +183,17 @@ def test_grouped_answers_show_each_source_in_a_section_of_its_own(browser, serve
         assert page.locator(".not-addressed").inner_text() == "Not addressed by: President of Ukraine"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "widget-grouped.png"), full_page=True)
+
+
+@browser_test
+def test_a_page_can_ask_for_the_rerank_mode(browser, serve):
+    sides = serve(documents=SIDES)
+    host = f"""<!doctype html><html><body><div id="chat" style="height: 760px"></div>
+        <script src="{sides.url}/widget.js" data-target="#chat" data-mode="rerank"></script></body></html>"""
+    with open_page(browser, sides.url + "/embed", html=host) as page:
+        with page.expect_request("**/v1/ask/stream") as sent:
+            ask(page, NATO, answers=1)
+        assert sent.value.post_data_json["mode"] == "rerank"
+        expected = sides.client.post("/v1/ask", json={"question": NATO, "mode": "rerank"}).json()
+        shown = page.locator(".turn .passage mark").all_inner_texts()
+        assert shown == [p["sentence"] for p in expected["passages"]]

@@ -12,6 +12,8 @@
      data-examples="Why …?|What …?"  questions offered before the first one is asked
      data-group-by="source"  every side in its own words: each source's best passages in a section of its
                            own, headed by its name and dates, then the sources that do not address the question
+     data-mode="rerank"    the retrieval mode (hybrid by default; rerank is more accurate and about half a
+                           second slower)
 
    Passages come from outside sources and are untrusted: they are only ever put into the page as text
    (textContent, text nodes), never as HTML, and only http(s) links are made clickable. */
@@ -26,6 +28,7 @@
     title: script.dataset.title || "Ask the sources",
     examples: (script.dataset.examples || "").split("|").map((q) => q.trim()).filter(Boolean),
     groupBy: script.dataset.groupBy === "source" ? "source" : undefined, // undefined: left out of the request
+    mode: ["hybrid", "dense", "bm25", "rerank"].includes(script.dataset.mode) ? script.dataset.mode : undefined,
   };
   const MAX_HISTORY = 10; // user turns sent along, so follow-ups ("and Belarus?") keep their topic
   const UNNAMED = "Source not named"; // documents whose publisher is not known (source "")
@@ -226,7 +229,7 @@
         const response = await fetch(`${options.api}/v1/ask/stream`, {
           method: "POST",
           headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-          body: JSON.stringify({ question, top_k: options.topK, group_by: options.groupBy,
+          body: JSON.stringify({ question, top_k: options.topK, group_by: options.groupBy, mode: options.mode,
                                  conversation: history.slice(-MAX_HISTORY) }),
         });
         if (!response.ok) throw new Error(await refusal(response));
