@@ -23,6 +23,8 @@ def late_interaction(embedder: Embedder, question: str, passages: Sequence[str])
     # Punctuation and word pieces of one or two characters ("?", "of", "##s") match something in any text.
     words = [i for i, piece in enumerate(pieces) if piece.isalnum() and len(piece) > 2]
     question_vectors = vectors[words] if words else vectors
+    if not len(question_vectors):  # nothing the tokenizer reads as text ("\u200b"): no signal, no reordering
+        return np.zeros(len(passages), dtype=np.float32)
     return np.array([float((question_vectors @ tokens.T).max(axis=1).mean()) if len(tokens) else 0.0
                      for tokens, _ in embedder.encode_tokens(passages)], dtype=np.float32)
 
