@@ -101,7 +101,7 @@ class RateLimit:
     def __init__(self, spec: str, storage_uri: str) -> None:
         self.limits = parse_many(spec)
         # limits' asyncio storage of the same kind: counting on the event loop spares every request a
-        # hop to the thread pool and back (about 0.3 ms).
+        # hop to the thread pool and back, and the memory storage a timer thread.
         scheme = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
         self.window = MovingWindowRateLimiter(storage_from_string(scheme))
 

@@ -91,7 +91,7 @@ class Embedder:
     """A sentence-transformers model on the CPU, returning L2-normalised float32 vectors.
 
     ``threads`` bounds the ONNX backend's threads (default: every core; one question embeds in about
-    3 ms on 2 cores against 5.5 ms on one). The torch backend uses torch's own setting.
+    3 ms on 2 cores against 6 ms on one). The torch backend uses torch's own setting.
 
     >>> embedder = Embedder(backend="onnx")
     >>> embedder.encode(["Why does Russia object to NATO expansion?"]).shape

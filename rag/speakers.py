@@ -87,8 +87,8 @@ def asked_speaker(question: str) -> str:
 
 
 def names_speaker(surname: str, text: str) -> bool:
-    """Whether ``text`` (a speaker label or a title) names ``surname``, spelt either way ("Zelensky" and
-    "Zelenskyy" are one name; a name shorter than 4 letters must match whole)."""
+    """Whether the speaker label ``text`` names ``surname``, spelt either way ("Zelensky" and "Zelenskyy"
+    are one name; a name shorter than 4 letters must match whole)."""
     wanted = surname.casefold()
     for word in re.findall(r"[\w'’\-]+", text.casefold()):
         if word == wanted or (min(len(word), len(wanted)) >= 4 and (word.startswith(wanted) or wanted.startswith(word))):
