@@ -102,9 +102,10 @@ class LexicalIndex:
                 if terms and not any(t in vocab or self._begins_a_term(t) for t in terms)]
 
     def _begins_a_term(self, term: str) -> bool:
-        # All but the last letter, for terms of 6 letters or more: a stem often ends where a derived word
+        # All but the last letter, for terms of 7 letters or more: a stem often ends where a derived word
         # goes on ("armenia" and "armenian"), and shorter names would be taken for the start of unrelated
-        # words ("Bucha" of "Bucharest").
+        # words ("Bucha" of "Bucharest", "Moskva" of "Moskvich"). The sorted vocabulary is made on the
+        # first such question, not at start-up.
         if len(term) < 7:
             return False
         prefix = term[:-1]
