@@ -104,8 +104,8 @@ class LexicalIndex:
     def _begins_a_term(self, term: str) -> bool:
         # All but the last letter, for terms of 7 letters or more: a stem often ends where a derived word
         # goes on ("armenia" and "armenian"), and shorter names would be taken for the start of unrelated
-        # words ("Bucha" of "Bucharest", "Moskva" of "Moskvich"). The sorted vocabulary is made on the
-        # first such question, not at start-up.
+        # words ("Bucha" of "Bucharest"; "Moskva", the cruiser, of "Moskvy", the radio station's genitive).
+        # The sorted vocabulary is made on the first such question, not at start-up.
         if len(term) < 7:
             return False
         prefix = term[:-1]
