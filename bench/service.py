@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 from urllib.parse import urlsplit
 
-import httpx
 
 from .stats import Timings
 
@@ -41,17 +40,12 @@ def server(index: Path, backend: str) -> Iterator[tuple[str, float]]:
     process = subprocess.Popen([sys.executable, "-m", "bench.server", "--index", str(index), "--backend", backend,
                                 "--port", str(port)], cwd=Path(__file__).resolve().parent.parent)
     try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"bench server exited with {process.returncode}")
-                if time.perf_counter() - started > READY_TIMEOUT_S:
-                    raise RuntimeError("bench server did not become ready")
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+        while not _ready(url):
+            if process.poll() is not None:
+                raise RuntimeError(f"bench server exited with {process.returncode}")
+            if time.perf_counter() - started > READY_TIMEOUT_S:
+                raise RuntimeError("bench server did not become ready")
+            time.sleep(0.05)
         first = _Client(url)
         first.ask("When did the invasion of Ukraine begin?")
         first.close()
@@ -59,6 +53,18 @@ def server(index: Path, backend: str) -> Iterator[tuple[str, float]]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _ready(url: str) -> bool:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except OSError:  # not listening yet
+        return False
+    finally:
+        connection.close()
 
 
 class _Client:

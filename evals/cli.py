@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from rag import MODES as ALL_MODES
+
 from .runner import MODES
 
 DEFAULT_SET = Path(__file__).parent / "seed.jsonl"
@@ -22,7 +24,7 @@ DEFAULT_SET = Path(__file__).parent / "seed.jsonl"
 @click.option("--corpus", "corpus", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Run the set over these folders or JSONL files instead of its own corpus (repeatable): "
                    "does the set hold up when other sources join the index?")
-@click.option("--mode", "modes", multiple=True, type=click.Choice([*MODES, "rerank"]),
+@click.option("--mode", "modes", multiple=True, type=click.Choice(ALL_MODES),
               help="Only this mode (repeatable) [default: bm25, dense and hybrid; rerank is slow, so only when named].")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("artifacts/eval-index"),
               show_default=True, help="Where eval indexes are built; an unchanged corpus is not embedded again.")

@@ -28,7 +28,7 @@
     title: script.dataset.title || "Ask the sources",
     examples: (script.dataset.examples || "").split("|").map((q) => q.trim()).filter(Boolean),
     groupBy: script.dataset.groupBy === "source" ? "source" : undefined, // undefined: left out of the request
-    mode: ["hybrid", "dense", "bm25", "rerank"].includes(script.dataset.mode) ? script.dataset.mode : undefined,
+    mode: script.dataset.mode || undefined, // the service checks it, and a refusal is shown like any other
   };
   const MAX_HISTORY = 10; // user turns sent along, so follow-ups ("and Belarus?") keep their topic
   const UNNAMED = "Source not named"; // documents whose publisher is not known (source "")
