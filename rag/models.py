@@ -39,7 +39,7 @@ class Passage:
     speaker: str  # who says the sentence, where the text labels it (transcripts); else ""
     char_start: int
     char_end: int
-    score: float  # the mode's ranking score (RRF, cosine or BM25)
+    score: float  # the mode's ranking score (fused normalised scores, cosine or BM25)
     similarity: float  # cosine of question and passage, comparable across modes
 
 

@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(32, ge=0, description="Tokens of trailing sentences repeated at the next chunk's start.")
     embed_batch_size: int = Field(32, ge=1)
     candidates: int = Field(100, ge=1, description="Hits taken from each retriever before fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank fusion constant.")
+    rrf_k: int = Field(60, ge=1, description="In the rerank mode, the reciprocal-rank fusion constant that merges "
+                                             "the hybrid order with the token-by-token one.")
     rerank_candidates: int = Field(
         20, ge=1, description="In the rerank mode, how many of the fused best are reread token by token; "
                               "its cost grows with this (a forward pass of the model over each).")
