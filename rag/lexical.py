@@ -102,13 +102,14 @@ class LexicalIndex:
                 if terms and not any(t in vocab or self._begins_a_term(t) for t in terms)]
 
     def _begins_a_term(self, term: str) -> bool:
-        # All but the last letter, for terms of 7 letters or more: a stem often ends where a derived word
-        # goes on ("armenia" and "armenian"), and shorter names would be taken for the start of unrelated
-        # words ("Bucha" of "Bucharest"; "Moskva", the cruiser, of "Moskvy", the radio station's genitive).
-        # The sorted vocabulary is made on the first such question, not at start-up.
-        if len(term) < 7:
+        # A name of 6 letters or more may start a longer word ("kazakh" of "kazakhstan"); from 7 letters, all
+        # but its last letter may, since a stem often ends where a derived word goes on ("armenia" and
+        # "armenian"). Shorter names would be taken for the start of unrelated words ("Bucha" of "Bucharest"),
+        # and a 6-letter name's last letter must match ("Moskva", the cruiser, is not "Moskvy", the radio
+        # station's genitive). The sorted vocabulary is made on the first such question, not at start-up.
+        if len(term) < 6:
             return False
-        prefix = term[:-1]
+        prefix = term if len(term) == 6 else term[:-1]
         terms = self._sorted_terms
         i = bisect.bisect_left(terms, prefix)
         return i < len(terms) and terms[i].startswith(prefix)
