@@ -27,14 +27,3 @@ def late_interaction(embedder: Embedder, question: str, passages: Sequence[str])
         return np.zeros(len(passages), dtype=np.float32)
     return np.array([float((question_vectors @ tokens.T).max(axis=1).mean()) if len(tokens) else 0.0
                      for tokens, _ in embedder.encode_tokens(passages)], dtype=np.float32)
-
-
-def fused_with(rows: np.ndarray, late: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``rows`` (best first) reordered by reciprocal-rank fusion of their order and ``late`` (scores of the
-    first ``len(late)`` rows). A row past those keeps only its first term, so it stays below all of them."""
-    scores = 1.0 / (k + 1 + np.arange(len(rows), dtype=np.float64))
-    late_rank = np.empty(len(late), dtype=np.int64)
-    late_rank[np.argsort(-late, kind="stable")] = np.arange(len(late))
-    scores[: len(late)] += 1.0 / (k + 1 + late_rank)
-    order = np.argsort(-scores, kind="stable")
-    return rows[order], scores[order].astype(np.float32)

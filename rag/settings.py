@@ -43,12 +43,12 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(32, ge=0, description="Tokens of trailing sentences repeated at the next chunk's start.")
     embed_batch_size: int = Field(32, ge=1)
     candidates: int = Field(100, ge=1, description="Hits taken from each retriever before fusion.")
-    rrf_k: int = Field(60, ge=1, description="In the rerank mode, the reciprocal-rank fusion constant that merges "
-                                             "the hybrid order with the token-by-token one.")
     rerank_candidates: int = Field(
         20, ge=1, description="In the rerank mode, how many of the fused best are reread token by token; "
                               "its cost grows with this (a forward pass of the model over each).")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion; BM25's is 1.")
+    rerank_weight: float = Field(
+        0.5, ge=0, description="In the rerank mode, weight of the token-by-token score in fusion; the hybrid score's is 1.")
     abstain_below: float = Field(
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
     )

@@ -267,19 +267,3 @@ def test_rare_words_weigh_more_in_choosing_the_sentence():
     weights = lexical.idf({minsk, talks, absent})
     assert weights[absent] > weights[minsk] > weights[talks] > 0
 
-
-def test_fusion_keeps_a_clear_lead_that_rank_fusion_would_lose():
-    import numpy as np
-
-    from rag.retrieve import _score_fusion
-
-    # Dense: row 1 far ahead of a flat field. BM25: rows 2 and 3 barely ahead of row 1.
-    dense = (np.array([1, 2, 3, 4, 5, 6]), np.array([0.90, 0.41, 0.40, 0.39, 0.38, 0.37]))
-    bm25 = (np.array([2, 3, 1, 4, 5, 6]), np.array([10.0, 9.9, 9.8, 5.0, 4.0, 3.0]))
-    rows, scores = _score_fusion([dense, bm25], [1.0, 1.0])
-    assert rows[0] == 1  # reciprocal-rank fusion ranks row 2 first: 1/61 + 1/62 > 1/61 + 1/63
-    assert list(scores) == sorted(scores, reverse=True)
-    # A ranking with no hits adds nothing; one with a single hit counts that hit fully.
-    empty = (np.array([], dtype=np.int64), np.array([]))
-    assert list(_score_fusion([dense, empty], [1.0, 1.0])[0]) == [1, 2, 3, 4, 5, 6]
-    assert _score_fusion([(np.array([7]), np.array([0.5]))], [1.0])[1][0] == 1.0
