@@ -395,9 +395,10 @@ def _diversify(sources: list[str], penalty: float, k: int) -> list[int]:
 def _best_sentence(sentences, texts, words, vectors, query, question_terms: dict[str, float],
                    expected: re.Pattern[str] | None = None) -> store.SentenceRow:
     """The sentence that answers best: cosine to the question, lifted by the question words it shares,
-    each weighted by its IDF (sharing "Minsk" says more than sharing "said").
+    each weighted by its IDF (sharing "Minsk" says more than sharing "said"), and by holding the kind of
+    thing the question asks for (``expected``, from rag.answers).
 
-    ``words`` holds each sentence's tokens (as ``tokenize`` gives them).
+    ``texts`` holds each sentence's text, ``words`` its tokens (as ``tokenize`` gives them).
     """
     scores = np.asarray(vectors[[s.row for s in sentences]], dtype=np.float32) @ query
     total = sum(question_terms.values())
