@@ -39,6 +39,7 @@ FUSED = ("hybrid", "rerank")  # the modes that fuse dense and BM25 rankings
 # The source penalty for a question asking each side's view: a source's next passage comes after every
 # other candidate source's, in rank order, so each voice is heard before any is heard twice.
 ROUND_ROBIN = 1e9
+GROUP_SIMILARITY_GAP = 0.3  # cosine below the best source's at which a source counts as not addressing
 SPEAKER_CANDIDATES = 30  # fused candidates searched for the words of a person the question names
 SENTENCE_OVERLAP_WEIGHT = 0.3
 SHORT_SENTENCE_WORDS = 4  # content words (after stop words), below which a sentence rarely answers
@@ -214,11 +215,16 @@ class Engine:
             if selection is None:
                 not_addressed.append(source)
                 continue
-            found.append(selection)
-        found.sort(key=lambda selection: -float(selection[2].max()))
+            found.append((source, selection))
+        found.sort(key=lambda pair: -float(pair[1][2].max()))
+        # A source whose best passage is far less like the question than the best source's is only
+        # brushing the topic (an op-ed on a March event it predates): not addressed either.
+        best = float(found[0][1][2].max()) if found else 0.0
+        near = [selection for _, selection in found if best - float(selection[2].max()) <= GROUP_SIMILARITY_GAP]
+        not_addressed = sorted(not_addressed + [source for source, _ in found[len(near):]])
         passages: list[Passage] = []
         groups: list[SourceGroup] = []
-        for selection in found:
+        for selection in near:
             group = self._passages(index, question, query, *selection, first_rank=len(passages) + 1)
             dates = sorted(p.published for p in group if p.published)
             groups.append(SourceGroup(

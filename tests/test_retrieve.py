@@ -267,3 +267,19 @@ def test_rare_words_weigh_more_in_choosing_the_sentence():
     weights = lexical.idf({minsk, talks, absent})
     assert weights[absent] > weights[minsk] > weights[talks] > 0
 
+
+
+def test_a_source_only_brushing_the_topic_is_listed_as_not_addressing_it(tmp_path, embedder, chunker, settings):
+    build_index(tmp_path, [
+        Document(text="Putin said the eastward expansion of NATO threatens Russia and Moscow objects to it.",
+                 source="Kremlin"),
+        Document(text="The White House said NATO is a defensive alliance whose expansion threatens no one.",
+                 source="White House"),
+        # Close enough to the question to pass RAG_ABSTAIN_BELOW, far below the two that answer it.
+        Document(text="Russia and Belarus signed an agreement on gas prices.", source="Trade Wire"),
+    ], embedder, chunker)
+    answer = Engine.open(tmp_path, settings=settings, embedder=embedder).ask(
+        "Why does Russia object to NATO expansion?", group_by="source")
+    assert [g.source for g in answer.groups] == ["Kremlin", "White House"]
+    assert answer.not_addressed == ["Trade Wire"]
+    assert {p.source for p in answer.passages} == {"Kremlin", "White House"}
