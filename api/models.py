@@ -89,8 +89,8 @@ class AskIn(RequestBody):
     )
     top_k: JsonInt = Field(5, ge=1, le=MAX_TOP_K, description="How many passages at most.")
     mode: Mode = Field("hybrid", description="Retrieval: dense vectors, BM25 words, or both fused; rerank: both "
-                                             "fused, then the best 20 reread token by token (more accurate, "
-                                             "hundreds of milliseconds slower).")
+                                             "fused, then the best 20 reread token by token (hundreds of "
+                                             "milliseconds slower; better on long briefings only).")
     filters: FiltersIn | None = Field(None, description="Restrict the passages to some sources or dates.")
     group_by: Literal["source"] | None = Field(
         None, description="'source': each source's best passages (see `groups` and `not_addressed`)."

@@ -3,9 +3,10 @@
 No package ships a cross-encoder's weights for an offline install, so the reranker is the bi-encoder
 itself used the ColBERT way: each word of the question finds its most similar token in the passage,
 read in context with its title, and the passage scores the mean of those similarities. One vector per
-passage blurs the sentence that answers into the rest of the chunk; token matches do not, which is what
-picks the right chunk of a long briefing. It costs a forward pass over every candidate (hundreds of
-milliseconds), so it is a retrieval mode a request asks for (``rerank``), not the default.
+passage blurs the sentence that answers into the rest of the chunk; token matches do not, which helps pick
+the right chunk of a long briefing (and on no other eval set, SciFact included: see ``rag eval``). It costs
+a forward pass over every candidate (hundreds of milliseconds), so it is a retrieval mode a request asks
+for (``rerank``), not the default.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@
      data-examples="Why …?|What …?"  questions offered before the first one is asked
      data-group-by="source"  every side in its own words: each source's best passages in a section of its
                            own, headed by its name and dates, then the sources that do not address the question
-     data-mode="rerank"    the retrieval mode (hybrid by default; rerank is more accurate and about half a
-                           second slower)
+     data-mode="rerank"    the retrieval mode (hybrid by default; rerank is about half a second slower and
+                           better on long briefings only)
 
    Passages come from outside sources and are untrusted: they are only ever put into the page as text
    (textContent, text nodes), never as HTML, and only http(s) links are made clickable. */
