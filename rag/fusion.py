@@ -14,7 +14,8 @@ from typing import Sequence
 import numpy as np
 
 
-def score_fusion(rankings: Sequence[tuple[np.ndarray, np.ndarray]], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def score_fusion(rankings: Sequence[tuple[np.ndarray, np.ndarray]],
+                 weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Rows of all ``rankings`` ((rows, scores) each) by the weighted sum of their normalised scores, best
     first, equal sums by row; a row missing from a ranking gets nothing from it."""
     rows = np.concatenate([r for r, _ in rankings]).astype(np.int64)

@@ -48,7 +48,8 @@ class Settings(BaseSettings):
                               "its cost grows with this (a forward pass of the model over each).")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in fusion; BM25's is 1.")
     rerank_weight: float = Field(
-        0.5, ge=0, description="In the rerank mode, weight of the token-by-token score in fusion; the hybrid score's is 1.")
+        0.5, ge=0, description="In the rerank mode, weight of the token-by-token score in fusion; "
+                               "the hybrid score's is 1.")
     abstain_below: float = Field(
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
     )
