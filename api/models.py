@@ -119,7 +119,8 @@ class PassageOut(BaseModel):
     speaker: str = Field(..., description="Who says that sentence, where the text labels it (transcripts); else empty.")
     char_start: int = Field(..., description="Offset of the passage in the document's text (in code points).")
     char_end: int = Field(..., description="End offset of the passage in the document's text.")
-    score: float = Field(..., description="The retrieval mode's ranking score (fused normalised scores, cosine or BM25).")
+    score: float = Field(..., description="The retrieval mode's ranking score (fused normalised scores, cosine "
+                                          "or BM25).")
     similarity: float = Field(..., description="Cosine similarity of question and passage, comparable across modes.")
 
 
