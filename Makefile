@@ -8,7 +8,7 @@ INDEX ?= index
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test eval bench index clean
+.PHONY: install serve test test-slow eval bench index clean
 
 install: $(VENV)/.installed
 
@@ -29,7 +29,11 @@ serve: index
 	@$(BIN)/rag serve --index $(INDEX) --host $(HOST) --port $(PORT)
 
 test: install
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -m "not slow"
+
+# The long crash runs (kill -9 a hundred times at random moments); CI runs them after `make test`.
+test-slow: install
+	@$(BIN)/python -m pytest -m slow
 
 eval: install
 	@$(BIN)/rag eval $(EVAL_ARGS)

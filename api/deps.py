@@ -46,7 +46,7 @@ class EngineSlot:
                 if self.engine is None:
                     self.engine = Engine.open(self.settings.index_dir, settings=self.settings, embedder=self.embedder)
                 elif self.engine.reload():
-                    log.info("now serving index generation %s", self.engine.index.generation.name)
+                    log.info("now serving index %s", self.engine.store.stats().version)
             except RagError as exc:  # keep serving what is loaded; /readyz says when nothing is
                 log.warning("index not loaded: %s", exc)
 

@@ -208,16 +208,16 @@ class SourceCountOut(BaseModel):
 
 
 class IndexOut(BaseModel):
-    generation: str = Field(..., description="The index generation being served.")
+    generation: str = Field(..., description="The index state being served (its manifest; one per shard, joined by +).")
     documents: int
     chunks: int
     sources: list[SourceCountOut] = Field(..., description="Documents and chunks per source, by source name.")
 
     @classmethod
     def of(cls, engine: Engine, **more: Any) -> Self:
-        index = engine.index  # once: a reload meanwhile must not mix two generations' figures
-        return cls(generation=index.generation.name, documents=index.manifest["documents"],
-                   chunks=index.manifest["chunks"], sources=[asdict(count) for count in index.sources], **more)
+        stats = engine.store.stats()  # once: a reload meanwhile must not mix two states' figures
+        return cls(generation=stats.version, documents=stats.documents, chunks=stats.chunks,
+                   sources=[asdict(count) for count in stats.sources], **more)
 
 
 class AddedOut(BaseModel):

@@ -117,7 +117,7 @@ def run_set(eval_set: EvalSet, cache_dir: Path, modes: Sequence[str] = MODES,
     embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
     index_dir = cached_index(eval_set.corpus_paths(), documents, cache_dir, embedder, "corpus", settings)
     engine = Engine.open(index_dir, embedder=embedder)
-    source_count = len(set(engine.index.doc_sources))
+    source_count = len(engine.store.stats().sources)
     for mode in modes:  # the first query pays one-off costs (tokenizer, page cache); keep it out of latency
         engine.ask(eval_set.items[0].question, TOP_K, mode)
     outcomes = []

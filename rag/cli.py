@@ -19,7 +19,7 @@ import click
 from .errors import RagError
 from .models import MODES, Answer, Filters
 from .settings import get_settings
-from .store import SourceCount
+from .storage import SourceCount
 
 UNNAMED_SOURCE = "Source not named"  # for documents whose publisher is not known
 
@@ -64,40 +64,52 @@ index_option = click.option(
               help="A folder or JSONL file of sources; repeat for several [default: RAG_CORPUS_PATHS and RAG_DATA_DIR].")
 @index_option
 @click.option("--if-stale", is_flag=True, help="Do nothing when the index already matches the corpus and settings.")
-@click.option("--force", is_flag=True, help="Write a new generation even when nothing changed.")
+@click.option("--rebuild", is_flag=True, help="Rebuild every search segment from the document store (vectors of "
+              "unchanged text are reused).")
+@click.option("--shards", type=click.IntRange(1, 64), default=None,
+              help="Create the index split into this many shards by document (a new index directory only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bool, force: bool, as_json: bool) -> None:
-    """Build or update the index from source files (Markdown, text, HTML, JSONL).
+def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bool, rebuild: bool, shards: int | None,
+                  as_json: bool) -> None:
+    """Sync the index with source files (Markdown, text, HTML, JSONL), one corpus path at a time.
 
-    Unchanged chunks keep their vectors; changed documents replace theirs; removed files leave the index.
+    Each path's documents are added, replaced or removed to match the files; documents of other paths
+    and those added through the API stay. Unchanged chunks keep their vectors.
 
     \b
       rag index --corpus corpus/ --corpus ../shared/data/crisis/wh_briefings/ --index index/
     """
     from .documents import read_paths
     from .embedding import Embedder
-    from .index import build_index, is_stale
+    from .index import open_index, origin_of
     from .retrieve import index_config
+    from .sharded import ShardedIndex
 
     settings = get_settings()
     paths = list(corpus) or [*settings.corpus_paths, *([settings.data_dir] if settings.data_dir else [])]
     index_dir = index_dir or settings.index_dir
-    documents = read_paths(paths, settings.source_by_host)
+    corpora = {origin_of(path): read_paths([path], settings.source_by_host) for path in paths}
+    if shards is not None:
+        try:
+            ShardedIndex.create(index_dir, shards)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     # Both cores into the model: it is where indexing spends 97% of its time.
     embedder = Embedder(settings.model_path, backend=settings.embed_backend)
-    if if_stale and not is_stale(index_dir, documents, index_config(settings, embedder)):
-        click.echo(f"index at {index_dir} is up to date ({len(documents)} documents)", err=True)
+    index = open_index(index_dir, index_config(settings, embedder), settings.index_kind, settings.embed_batch_size)
+    if if_stale and not rebuild and not index.is_stale(corpora):
+        count = sum(len(docs) for docs in corpora.values())
+        click.echo(f"index at {index_dir} is up to date ({count} documents from {len(corpora)} paths)", err=True)
         return
-    report = build_index(
-        index_dir, documents, embedder, index_config(settings, embedder).chunker,
-        batch_size=settings.embed_batch_size, progress=sys.stderr.isatty(), force=force, index_kind=settings.index_kind,
-    )
+    report = index.sync(corpora, embedder, progress=sys.stderr.isatty(), rebuild=rebuild)
+    index.merge()
     if as_json:
-        click.echo(json.dumps(asdict(report), default=str))  # default=str: the generation's Path
+        click.echo(json.dumps(asdict(report), default=str))  # default=str: the manifest's Path
     else:
         verb = "unchanged" if report.skipped else "indexed"
         click.echo(f"{verb}: {report.documents} documents, {report.chunks} chunks "
-                   f"({report.embedded} embedded) in {report.seconds:.1f} s -> {report.path}")
+                   f"({report.added} added or changed, {report.removed} removed, {report.embedded} chunks embedded) "
+                   f"in {report.seconds:.1f} s -> {report.path}")
         if report.sources:
             click.echo(format_sources(report.sources))
 

@@ -1,14 +1,26 @@
-"""The on-disk index: generations of (SQLite store, FAISS vectors, BM25, sentence vectors) behind a manifest.
+"""The on-disk index: a document store (the source of truth) and search segments derived from it, behind
+a manifest switched atomically.
 
 Layout of an index directory::
 
-    DIR/CURRENT -> gen-20260125T101500-1a2b3c   (a symlink, switched atomically by rename)
-    DIR/gen-.../manifest.json                  model, chunker, corpus fingerprint, file checksums
-    DIR/gen-.../store.sqlite  dense.faiss  sentences.npy  bm25/
+    DIR/documents.sqlite        every accepted document, with its origin (rag.docstore)
+    DIR/CURRENT -> manifest-00000042.json   (a symlink, switched atomically by rename)
+    DIR/manifest-00000042.json  model, chunker, the live segments and their tombstones, its own checksum
+    DIR/seg-.../                immutable segments (rag.segment)
+    DIR/.lock                   the writer lock
 
-A build writes a new generation aside (``.building-*``), then renames it into place and switches
-``CURRENT``; a crash at any point leaves the previous generation in use. Vectors of chunks whose text
-is unchanged are copied from the previous generation instead of being embedded again.
+Every write (a corpus sync, an add, a delete, a merge) takes the writer lock, then reads the state it
+builds on, so two writers serialise and neither reverts the other. A write commits to the document store
+first, then adds a segment for new documents and tombstones for removed ones, then switches ``CURRENT``.
+A crash in between leaves the document store ahead of the segments; the next writer sees that (the
+manifest records the store version it reflects) and indexes the difference, so an acknowledged document
+is never lost. Readers hold a manifest's segments; the previous manifest's stay on disk for readers that
+opened it just before a switch.
+
+Merge policy: segments fall in size tiers (under 1,000 live chunks, then each tier 4x the last); a tier
+that reaches 4 segments is merged into one, and a segment with a quarter or more of its chunks deleted is
+rewritten. So an index of N chunks has at most 3 segments per tier: 3 (log4(N / 1,000) + 2) in all
+(15 at 100k chunks, 21 at 1M).
 """
 
 from __future__ import annotations
@@ -17,31 +29,33 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
-import faiss
 import numpy as np
-from tqdm import tqdm
 
-from . import store
-from .chunking import ChunkerConfig, chunk_document
+from .chunking import ChunkerConfig
+from .docstore import API_ORIGIN, FILE, DocumentStore, digest
 from .documents import Document
 from .embedding import Embedder
 from .errors import CorruptIndex, IndexMismatch, IndexNotFound
-from .lexical import LexicalIndex
-from .vectors import VectorIndex, resolved_kind
-from .sentences import sentence_spans
-from .speakers import speaker_at, speaker_turns
+from .local_store import LocalStore
+from .segment import LiveSegment, Segment, fsync_dir, merge_segments, sha256, write_durably, write_segment
+from .storage import SourceCount
 
-FORMAT_VERSION = 6  # bump when what is stored changes meaning (BM25 tokens, tables)
+FORMAT_VERSION = 7  # bump when what is stored changes meaning (BM25 tokens, tables, layout)
 CURRENT = "CURRENT"
+MERGE_FLOOR = 1_000  # live chunks below which a segment is in the smallest tier
+MERGE_FACTOR = 4  # a tier's segments are this many times larger than the one below; this many are merged
+MAX_DEAD_SHARE = 0.25  # a segment with this share of its chunks deleted is rewritten
 
 
 @dataclass(frozen=True)
@@ -59,68 +73,27 @@ class IndexConfig:
 
 @dataclass(frozen=True)
 class BuildReport:
-    path: Path
+    path: Path  # the manifest now current
     documents: int
     chunks: int
-    embedded: int  # chunks embedded in this build; the rest were reused
+    embedded: int  # chunks embedded in this write; the rest were reused
     seconds: float
-    skipped: bool = False  # nothing changed, so no new generation was written
-    sources: list[store.SourceCount] = field(default_factory=list)  # documents and chunks per source
+    skipped: bool = False  # nothing changed, so no new manifest was written
+    sources: list[SourceCount] = field(default_factory=list)  # documents and chunks per source
+    added: int = 0  # documents indexed (new or changed)
+    removed: int = 0  # documents taken out (deleted, replaced, or gone from their corpus path)
 
 
-def dense_text(doc: Document, chunk_text: str) -> tuple[str, int]:
-    """What the embedder sees for a chunk, and where the chunk starts in it.
-
-    The title rides along because the cue that picks a passage often sits there, not in the chunk.
-    """
-    prefix = f"{doc.title}\n" if doc.title else ""
-    return prefix + chunk_text, len(prefix)
-
-
-def lexical_text(doc: Document, chunk_text: str) -> str:
-    """What BM25 sees: title, source and the date in words ("10 January 2022"), then the chunk."""
-    parts = [doc.title, doc.source, _date_words(doc.published), chunk_text]
-    return "\n".join(p for p in parts if p)
-
-
-def _date_words(published: str) -> str:
-    try:
-        day = dt.date.fromisoformat(published)
-    except ValueError:
-        return ""
-    return f"{day.day} {day:%B %Y}"
-
-
-def corpus_fingerprint(documents: Sequence[Document], config: IndexConfig) -> str:
-    digest = hashlib.sha256(json.dumps([FORMAT_VERSION, asdict(config)], sort_keys=True).encode())
-    for doc in sorted(documents, key=lambda d: d.doc_id):
-        meta = doc.metadata()
-        meta.pop("path")
-        digest.update(doc.doc_id.encode())
-        digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
-    return digest.hexdigest()
-
-
-def current_generation(index_dir: Path) -> Path:
-    """The folder of the index generation in use, or IndexNotFound."""
-    link = Path(index_dir) / CURRENT
-    if not link.exists():
-        raise IndexNotFound(f"no index at {index_dir}: build one with `rag index --index {index_dir}`")
-    return link.resolve()
-
-
-def read_manifest(generation: Path) -> dict:
-    try:
-        return json.loads((generation / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CorruptIndex(f"{generation}: manifest unreadable ({exc}); rebuild with `rag index`") from None
+def origin_of(path: Path) -> str:
+    """The origin recorded for documents read from a corpus path: the path made absolute."""
+    return str(Path(path).resolve())
 
 
 def check_config(manifest: dict, config: IndexConfig, where: Path) -> None:
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexMismatch(
             f"the index at {where} is in format {manifest.get('format')}, this version reads format "
-            f"{FORMAT_VERSION}: rebuild it with `rag index --index {where}` (unchanged text is not embedded again)"
+            f"{FORMAT_VERSION}: rebuild it with `rag index --index {where}`"
         )
     built = IndexConfig(manifest["model"], manifest["dimension"], ChunkerConfig(**manifest["chunker"]))
     if built != config:
@@ -130,28 +103,400 @@ def check_config(manifest: dict, config: IndexConfig, where: Path) -> None:
         )
 
 
-def is_stale(index_dir: Path, documents: Sequence[Document], config: IndexConfig) -> bool:
-    """True when the index is missing, built with another config, or from other documents."""
+def _manifest_body(manifest: dict) -> bytes:
+    return json.dumps({k: v for k, v in manifest.items() if k != "checksum"}, sort_keys=True).encode()
+
+
+def read_manifest(path: Path) -> dict:
+    """A manifest, checked against the checksum it carries; CorruptIndex naming the file otherwise."""
     try:
-        manifest = read_manifest(current_generation(index_dir))
-    except (IndexNotFound, CorruptIndex):
-        return True
-    return manifest.get("fingerprint") != corpus_fingerprint(documents, config)
+        manifest = json.loads(path.read_bytes())
+        if not isinstance(manifest, dict) or manifest.get("checksum") != hashlib.sha256(_manifest_body(manifest)).hexdigest():
+            raise ValueError("its checksum does not match")
+        return manifest
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise CorruptIndex(f"{path}: manifest unreadable ({exc}); rebuild with `rag index --rebuild`") from None
 
 
-def verify_files(generation: Path, manifest: dict) -> None:
-    for name, expected in manifest["files"].items():
-        path = generation / name
-        if not path.exists() or _sha256(path) != expected:
-            raise CorruptIndex(f"{path} is missing or does not match its checksum; rebuild with `rag index`")
+class LocalIndex:
+    """An index directory on this machine: opens snapshots for reading and applies writes."""
+
+    def __init__(self, index_dir: Path, config: IndexConfig, index_kind: str = "auto", batch_size: int = 32) -> None:
+        self.index_dir = Path(index_dir)
+        self.config = config
+        self.index_kind = index_kind
+        self.batch_size = batch_size
+        self._segments: dict[str, Segment] = {}  # opened segments, shared by the snapshots that hold them
+        self._live: tuple[str, dict[str, tuple[str, int, str]]] | None = None  # (manifest, doc_id -> place)
+
+    # Reading
+
+    def current(self) -> str | None:
+        """The name of the current manifest, or None when nothing was indexed yet."""
+        link = self.index_dir / CURRENT
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return None
+        return target if target.startswith("manifest-") else None
+
+    def open(self, verify: bool = True) -> LocalStore:
+        """A snapshot of the current manifest (its checksums checked when a segment is first opened)."""
+        name = self.current()
+        if name is None:
+            raise IndexNotFound(f"no index at {self.index_dir}: build one with `rag index --index {self.index_dir}`")
+        manifest = read_manifest(self.index_dir / name)
+        check_config(manifest, self.config, self.index_dir)
+        return LocalStore(name, self._live_segments(manifest, verify))
+
+    def _live_segments(self, manifest: dict, verify: bool = True) -> list[LiveSegment]:
+        live = []
+        for entry in manifest["segments"]:
+            segment = self._segment(entry["name"], verify)
+            dead = np.zeros(0, dtype=np.int64)
+            if entry.get("dead"):
+                path = segment.folder / entry["dead"]
+                if not path.exists() or sha256(path) != entry["dead_sha256"]:
+                    raise CorruptIndex(f"{path} is missing or does not match its checksum; rebuild with `rag index --rebuild`")
+                dead = np.load(path)
+            live.append(LiveSegment(segment, dead))
+        return live
+
+    def _segment(self, name: str, verify: bool = True) -> Segment:
+        if name not in self._segments:
+            self._segments[name] = Segment(self.index_dir / name, verify)
+        return self._segments[name]
+
+    def sources(self) -> list[SourceCount]:
+        return self.open(verify=False).stats().sources
+
+    # Writing
+
+    @contextmanager
+    def _writing(self) -> Iterator[tuple[DocumentStore, dict | None]]:
+        """The writer lock, the document store, and the current manifest read after taking the lock (None
+        for a new index, or one in another format or config: the next write rebuilds it)."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.index_dir / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            docstore = DocumentStore(self.index_dir)
+            try:
+                manifest = self._usable_manifest()
+                if manifest is None:
+                    self._import_legacy(docstore)
+                self._remove_debris(manifest)
+                yield docstore, manifest
+            finally:
+                docstore.close()
+
+    def _usable_manifest(self) -> dict | None:
+        name = self.current()
+        if name is None:
+            return None
+        try:
+            manifest = read_manifest(self.index_dir / name)
+            check_config(manifest, self.config, self.index_dir)
+            self._live_segments(manifest)  # every file intact
+        except (CorruptIndex, IndexMismatch):
+            return None
+        if manifest.get("index_kind") != self.index_kind:
+            return None  # another FAISS kind asked for: rebuilt, every vector reused
+        return manifest
+
+    def sync(self, corpora: Mapping[str, Sequence[Document]], embedder: Embedder, progress: bool = False,
+             rebuild: bool = False, force: bool = False) -> BuildReport:
+        """Make each origin's documents in the store exactly ``corpora[origin]``: add and replace those
+        that are new or changed, remove those no longer there. Documents of other origins (the API's)
+        are untouched. With ``rebuild``, every search segment is rebuilt from the document store."""
+        started = time.perf_counter()
+        with self._writing() as (docstore, manifest):
+            put, remove = [], set()
+            stored = docstore.digests()
+            for origin, documents in corpora.items():
+                incoming = {doc.doc_id: doc for doc in documents}
+                own = docstore.digests(origin)
+                remove |= own.keys() - incoming.keys()
+                put += [(doc, origin) for doc_id, doc in incoming.items()
+                        if own.get(doc_id) != digest(doc) or doc_id not in own]
+            if put or remove:
+                docstore.write(put, remove)
+            changed = {doc.doc_id for doc, _ in put if stored.get(doc.doc_id) != digest(doc)} | remove
+            return self._reindex(docstore, manifest, embedder, changed, started, progress, rebuild or force)
+
+    def put(self, documents: Sequence[Document], embedder: Embedder, origin: str = API_ORIGIN,
+            urls: Iterable[str] | None = None) -> BuildReport:
+        """Add or replace documents; a stored document with the URL of a new one (or one of ``urls``, where
+        given) is replaced. Searchable, and durable, when this returns."""
+        started = time.perf_counter()
+        with self._writing() as (docstore, manifest):
+            new_ids = {doc.doc_id for doc in documents}
+            urls = [doc.url for doc in documents] if urls is None else urls
+            replaced = {doc_id for doc_id in docstore.with_urls(urls) if doc_id not in new_ids}
+            docstore.write([(doc, origin) for doc in documents], replaced)
+            return self._reindex(docstore, manifest, embedder, new_ids | replaced, started)
+
+    def delete(self, doc_ids: Sequence[str], embedder: Embedder) -> int:
+        """Remove documents; returns how many were stored."""
+        started = time.perf_counter()
+        with self._writing() as (docstore, manifest):
+            stored = list(docstore.digests_of(doc_ids))
+            if stored:
+                docstore.write(remove=stored)
+                self._reindex(docstore, manifest, embedder, set(stored), started)
+            return len(stored)
+
+    def _reindex(self, docstore: DocumentStore, manifest: dict | None, embedder: Embedder, touched: set[str],
+                 started: float, progress: bool = False, rebuild: bool = False) -> BuildReport:
+        """Bring the segments in line with the document store: index the touched documents the store holds
+        in a new segment, tombstone the old versions and the removed. Everything is compared when the last
+        manifest did not reflect the store's previous version (a write that died half-way) or there is no
+        usable manifest."""
+        if manifest is None or rebuild:
+            return self._rebuild(docstore, manifest, embedder, started, progress)
+        live = self._live_docs(manifest)
+        if manifest["docstore_version"] != docstore.version - (1 if touched else 0) or not touched:
+            touched = set(live) | set(docstore.digests())
+        wanted = docstore.digests_of(sorted(touched))
+        index = [d for d in sorted(touched) if d in wanted and (d not in live or live[d][2] != wanted[d])]
+        kill = [d for d in touched if d in live and (d not in wanted or live[d][2] != wanted[d])]
+        if not index and not kill and manifest["docstore_version"] == docstore.version:
+            return self._report(manifest, self.current(), 0, started, skipped=True)
+        entries = [dict(e) for e in manifest["segments"]]
+        generation = manifest["generation"] + 1
+        by_segment: dict[str, list[int]] = {}
+        for doc_id in kill:
+            name, ordinal, _ = live[doc_id]
+            by_segment.setdefault(name, []).append(ordinal)
+        for entry in entries:
+            if entry["name"] in by_segment:
+                segment = self._segment(entry["name"])
+                old = np.load(segment.folder / entry["dead"]) if entry.get("dead") else np.zeros(0, dtype=np.int64)
+                dead = np.union1d(old, by_segment[entry["name"]]).astype(np.int64)
+                entry["dead"] = f"dead-{generation}.npy"
+                _save_array(segment.folder / entry["dead"], dead)
+                entry["dead_sha256"] = sha256(segment.folder / entry["dead"])
+        embedded = 0
+        if index:
+            documents = list(docstore.documents(index))
+            reuse = [self._segment(name) for name in by_segment]  # a changed document's old chunks
+            name, embedded = self._new_segment(documents, embedder, reuse, progress, generation)
+            entries.append({"name": name})
+        manifest = self._commit(manifest, entries, generation, docstore.version)
+        return self._report(manifest, self.current(), embedded, started, added=len(index), removed=len(kill))
+
+    def _rebuild(self, docstore: DocumentStore, manifest: dict | None, embedder: Embedder, started: float,
+                 progress: bool) -> BuildReport:
+        documents = list(docstore.documents())
+        generation = max((manifest or {}).get("generation", 0), self._last_generation()) + 1
+        name, embedded = self._new_segment(documents, embedder, self._reusable_segments(), progress, generation)
+        manifest = self._commit(None, [{"name": name}], generation, docstore.version)
+        return self._report(manifest, self.current(), embedded, started, added=len(documents))
+
+    def is_stale(self, corpora: Mapping[str, Sequence[Document]]) -> bool:
+        """True when there is no usable index, or the store holds other documents for these origins."""
+        manifest = self._usable_manifest()
+        if manifest is None or not (self.index_dir / FILE).exists():
+            return True
+        docstore = DocumentStore(self.index_dir)
+        try:
+            if manifest["docstore_version"] != docstore.version:
+                return True
+            return any(docstore.digests(origin) != {doc.doc_id: digest(doc) for doc in documents}
+                       for origin, documents in corpora.items())
+        finally:
+            docstore.close()
+
+    def merge(self) -> bool:
+        """Merge segments as the merge policy asks; True when something was merged."""
+        with self._writing() as (_, manifest):
+            return manifest is not None and self._merge(manifest) is not None
+
+    def _merge(self, manifest: dict) -> dict | None:
+        live = self._live_segments(manifest)
+        chosen = merge_plan([(s.chunks, s.segment.chunks_count) for s in live])
+        if not chosen:
+            return None
+        generation = manifest["generation"] + 1
+        name = f"seg-{generation:08d}-{uuid.uuid4().hex[:6]}"
+        building = self.index_dir / f".building-{name}"
+        merge_segments(building, [(live[i].segment, live[i].dead) for i in chosen], self.index_kind)
+        building.rename(self.index_dir / name)
+        fsync_dir(self.index_dir)
+        # The merged segment takes the place of the first it replaces, so documents keep their order.
+        entries = []
+        for i, entry in enumerate(manifest["segments"]):
+            if i == chosen[0]:
+                entries.append({"name": name})
+            elif i not in chosen:
+                entries.append(entry)
+        return self._commit(manifest, entries, generation, manifest["docstore_version"])
+
+    def _new_segment(self, documents: list[Document], embedder: Embedder, reuse: Sequence[Segment],
+                     progress: bool, generation: int) -> tuple[str, int]:
+        name = f"seg-{generation:08d}-{uuid.uuid4().hex[:6]}"
+        building = self.index_dir / f".building-{name}"
+        embedded = write_segment(building, documents, embedder, self.config.chunker, reuse,
+                                 batch_size=self.batch_size, progress=progress, index_kind=self.index_kind)
+        building.rename(self.index_dir / name)
+        fsync_dir(self.index_dir)
+        return name, embedded
+
+    def _commit(self, previous: dict | None, entries: list[dict], generation: int, docstore_version: int) -> dict:
+        """Write the next manifest durably and make it current; then remove what no kept manifest uses."""
+        manifest = {
+            "format": FORMAT_VERSION, **asdict(self.config), "index_kind": self.index_kind,
+            "generation": generation, "docstore_version": docstore_version, "segments": entries,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        manifest["checksum"] = hashlib.sha256(_manifest_body(manifest)).hexdigest()
+        name = f"manifest-{generation:08d}.json"
+        write_durably(self.index_dir / name, json.dumps(manifest, indent=1).encode())
+        link = self.index_dir / f".{CURRENT}-{uuid.uuid4().hex[:6]}"
+        os.symlink(name, link)
+        os.replace(link, self.index_dir / CURRENT)  # rename is atomic: readers see the old or the new
+        fsync_dir(self.index_dir)
+        self._update_live(previous, manifest)
+        self._remove_unused(keep=[manifest] + ([previous] if previous else []))
+        return manifest
+
+    # The live-document map: where each live document is, for tombstones. Kept up to date across this
+    # object's own writes; read again from the segments when another process wrote meanwhile.
+
+    def _live_docs(self, manifest: dict) -> dict[str, tuple[str, int, str]]:
+        name = f"manifest-{manifest['generation']:08d}.json"
+        if self._live is None or self._live[0] != name:
+            live: dict[str, tuple[str, int, str]] = {}
+            for entry, segment in zip(manifest["segments"], self._live_segments(manifest)):
+                for ordinal in np.flatnonzero(segment.live_docs):
+                    s = segment.segment
+                    live[s.doc_ids[ordinal]] = (s.name, int(ordinal), s.doc_digests[ordinal])
+            self._live = (name, live)
+        return self._live[1]
+
+    def _update_live(self, previous: dict | None, manifest: dict) -> None:
+        old_name = f"manifest-{previous['generation']:08d}.json" if previous else None
+        if self._live is None or self._live[0] != old_name:
+            self._live = None  # rebuilt from the segments when next needed
+            return
+        live = self._live[1]
+        kept = {e["name"] for e in manifest["segments"]}
+        old_entries = {e["name"]: e for e in previous["segments"]}
+        for entry, segment in zip(manifest["segments"], self._live_segments(manifest)):
+            if entry == old_entries.get(entry["name"]):
+                continue  # unchanged: its documents are where they were
+            s = segment.segment
+            for doc_id in [d for d, place in live.items() if place[0] == s.name]:
+                del live[doc_id]
+            for ordinal in np.flatnonzero(segment.live_docs):
+                live[s.doc_ids[ordinal]] = (s.name, int(ordinal), s.doc_digests[ordinal])
+        for doc_id in [d for d, place in live.items() if place[0] not in kept]:
+            del live[doc_id]
+        self._live = (f"manifest-{manifest['generation']:08d}.json", live)
+
+    def _reusable_segments(self) -> list[Segment]:
+        """Every intact segment on disk, referenced by a readable manifest or not: a rebuild after damage
+        still reuses what it can. A chunk's key names the model, so another model's vectors never match."""
+        found = []
+        for folder in sorted(self.index_dir.glob("seg-*")):
+            try:
+                found.append(self._segment(folder.name))
+            except (CorruptIndex, OSError, ValueError, KeyError, sqlite3.Error):
+                continue
+        return found
+
+    def _last_generation(self) -> int:
+        numbers = [int(p.name[9:17]) for p in self.index_dir.glob("manifest-*.json") if p.name[9:17].isdigit()]
+        return max(numbers, default=0)
+
+    def _report(self, manifest: dict, name: str | None, embedded: int, started: float, skipped: bool = False,
+                added: int = 0, removed: int = 0) -> BuildReport:
+        stats = LocalStore(name or "", self._live_segments(manifest)).stats()
+        return BuildReport(self.index_dir / (name or ""), stats.documents, stats.chunks, embedded,
+                           time.perf_counter() - started, skipped, stats.sources, added, removed)
+
+    def _remove_unused(self, keep: list[dict]) -> None:
+        # The previous manifest's files stay, so a reader that opened it just before the switch keeps working.
+        names = {f"manifest-{m['generation']:08d}.json" for m in keep}
+        segments = {e["name"] for m in keep for e in m["segments"]}
+        dead_files = {(e["name"], e["dead"]) for m in keep for e in m["segments"] if e.get("dead")}
+        for path in self.index_dir.glob("manifest-*.json"):
+            if path.name not in names:
+                path.unlink(missing_ok=True)
+        for path in self.index_dir.glob("seg-*"):
+            if path.name not in segments:
+                shutil.rmtree(path, ignore_errors=True)
+                stale = self._segments.pop(path.name, None)
+                del stale  # readers that hold it keep it open; the files go when they let it go
+            else:
+                for dead in path.glob("dead-*.npy"):
+                    if (path.name, dead.name) not in dead_files:
+                        dead.unlink(missing_ok=True)
+
+    def _remove_debris(self, manifest: dict | None) -> None:
+        # Only called under the writer lock, so whatever a write leaves half-made is from one that died.
+        for stale in self.index_dir.glob(".building-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        for stale in [*self.index_dir.glob(".CURRENT-*"), *self.index_dir.glob("*.tmp")]:
+            stale.unlink(missing_ok=True)
+        for legacy in self.index_dir.glob("gen-*"):  # generations of the format before the document store
+            shutil.rmtree(legacy, ignore_errors=True)
+        if manifest is not None:
+            previous = self.index_dir / f"manifest-{manifest['generation'] - 1:08d}.json"
+            keep = [manifest]
+            try:
+                keep.append(read_manifest(previous))
+            except CorruptIndex:
+                pass
+            self._remove_unused(keep)
+
+    def _import_legacy(self, docstore: DocumentStore) -> None:
+        """An index of the format before the document store (CURRENT -> gen-*/): its documents are taken
+        into the store, as the API's (so none added over HTTP is lost); corpus syncs take theirs back."""
+        link = self.index_dir / CURRENT
+        if not link.is_dir() or docstore.version:
+            return
+        try:
+            connection = sqlite3.connect(f"file:{link.resolve() / 'store.sqlite'}?mode=ro", uri=True)
+            rows = connection.execute("SELECT title, source, url, published, author, language, path, extra, text "
+                                      "FROM documents ORDER BY ordinal").fetchall()
+            connection.close()
+        except sqlite3.Error:
+            return
+        docstore.write([(Document(text=text, title=title, source=source, url=url, published=published,
+                                  author=author, language=language, path=path, extra=json.loads(extra)), API_ORIGIN)
+                        for title, source, url, published, author, language, path, extra, text in rows])
 
 
-@contextmanager
-def _build_lock(index_dir: Path) -> Iterator[None]:
-    # One writer at a time; readers never take it (they read whole generations that no one writes to).
-    with open(index_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def merge_plan(segments: Sequence[tuple[int, int]]) -> list[int]:
+    """Which segments to merge now (positions in ``segments``, each (live chunks, chunks)): the first tier
+    holding ``MERGE_FACTOR`` segments, or else every segment with too many deleted chunks; [] for none."""
+    tiers: dict[int, list[int]] = {}
+    for i, (live, _) in enumerate(segments):
+        tier = int(math.log(max(live, MERGE_FLOOR) / MERGE_FLOOR, MERGE_FACTOR))
+        tiers.setdefault(tier, []).append(i)
+    for tier in sorted(tiers):
+        if len(tiers[tier]) >= MERGE_FACTOR:
+            return tiers[tier]
+    return [i for i, (live, total) in enumerate(segments) if total and (total - live) >= MAX_DEAD_SHARE * total]
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    aside = path.with_name(path.name + ".tmp")
+    with open(aside, "wb") as handle:
+        np.save(handle, array)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(aside, path)
+    fsync_dir(path.parent)
+
+
+def open_index(index_dir: Path, config: IndexConfig, index_kind: str = "auto", batch_size: int = 32):
+    """The index at ``index_dir``: sharded when it was created with shards (rag.sharded), else local."""
+    from .sharded import SHARDS_FILE, ShardedIndex
+
+    if (Path(index_dir) / SHARDS_FILE).exists():
+        return ShardedIndex(Path(index_dir), config, index_kind, batch_size)
+    return LocalIndex(Path(index_dir), config, index_kind, batch_size)
 
 
 def build_index(
@@ -163,296 +508,19 @@ def build_index(
     progress: bool = False,
     force: bool = False,
     index_kind: str = "auto",
+    origin: str = "corpus",
 ) -> BuildReport:
-    """Index ``documents`` into a new generation under ``index_dir`` and make it current.
-
-    Unchanged chunks reuse the previous generation's vectors; with nothing changed at all (same
-    fingerprint and FAISS kind) and ``force`` false, no generation is written.
-    """
-    started = time.perf_counter()
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
+    """Make ``documents`` the documents of ``origin`` in the index at ``index_dir`` (created if needed):
+    the Python form of `rag index`. Documents of other origins stay."""
     config = IndexConfig(embedder.name, embedder.dimension, chunker)
-    fingerprint = corpus_fingerprint(documents, config)
-    with _build_lock(index_dir):
-        _remove_abandoned_builds(index_dir)
-        previous = _reusable_generation(index_dir, config)
-        manifest = read_manifest(previous) if previous else {}
-        # Same documents and the same FAISS kind: nothing to write. Another kind asked for (RAG_INDEX_KIND,
-        # or auto crossing its size threshold) rebuilds, reusing every vector.
-        if (previous and not force and manifest.get("fingerprint") == fingerprint
-                and manifest.get("index_kind") == resolved_kind(index_kind, manifest.get("chunks", 0))):
-            return BuildReport(previous, manifest["documents"], manifest["chunks"], 0,
-                               time.perf_counter() - started, skipped=True, sources=_source_counts(previous))
-        building = index_dir / f".building-{uuid.uuid4().hex[:8]}"
-        building.mkdir()
-        embedded, chunk_count, kind = _write_generation(
-            building, documents, embedder, chunker, batch_size, previous, progress, index_kind
-        )
-        manifest = {
-            "format": FORMAT_VERSION,
-            **asdict(config),
-            "fingerprint": fingerprint,
-            "documents": len(documents),
-            "chunks": chunk_count,
-            "faiss_version": faiss.__version__,
-            "index_kind": kind,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "files": {p.relative_to(building).as_posix(): _sha256(p) for p in sorted(building.rglob("*")) if p.is_file()},
-        }
-        _write_atomic(building / "manifest.json", json.dumps(manifest, indent=2))
-        generation = index_dir / f"gen-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        building.rename(generation)
-        _switch_current(index_dir, generation)
-        _remove_old_generations(index_dir, keep={generation.name, previous.name if previous else ""})
-    return BuildReport(generation, len(documents), chunk_count, embedded, time.perf_counter() - started,
-                       sources=_source_counts(generation))
+    index = open_index(index_dir, config, index_kind, batch_size)
+    report = index.sync({origin: documents}, embedder, progress, force=force)
+    index.merge()
+    return report
 
 
-def _source_counts(generation: Path) -> list[store.SourceCount]:
-    connection = store.open_readonly(generation / "store.sqlite")
-    try:
-        return store.source_counts(connection)
-    finally:
-        connection.close()
-
-
-def update_index(
-    index_dir: Path,
-    embedder: Embedder,
-    chunker: ChunkerConfig,
-    add: Sequence[Document] = (),
-    remove: Sequence[str] = (),
-    batch_size: int = 32,
-    index_kind: str = "auto",
-) -> BuildReport:
-    """Add or replace documents and remove others (by id) in the current index, as a new generation.
-
-    A new document with the same non-empty ``url`` as an indexed one replaces it. Only new text is embedded.
-    """
-    index_dir = Path(index_dir)
-    try:
-        generation = current_generation(index_dir)
-        connection = store.open_readonly(generation / "store.sqlite")
-        existing = store.all_documents(connection)
-        connection.close()
-    except IndexNotFound:
-        existing = []
-    replaced_urls = {doc.url for doc in add if doc.url}
-    dropped = set(remove)
-    kept = [d for d in existing if d.doc_id not in dropped and d.url not in replaced_urls]
-    merged = {d.doc_id: d for d in kept}
-    for doc in add:
-        merged[doc.doc_id] = doc
-    return build_index(index_dir, list(merged.values()), embedder, chunker, batch_size=batch_size, index_kind=index_kind)
-
-
-def _write_generation(folder, documents, embedder, chunker, batch_size, previous, progress, index_kind) -> tuple[int, int, str]:
-    connection = store.create(folder / "store.sqlite")
-    dense_texts: list[str] = []
-    lexical_texts: list[str] = []
-    sentence_offsets: list[list[tuple[int, int]]] = []  # per chunk, relative to its dense text
-    chunk_rows, sentence_rows = [], []
-    for ordinal, doc in enumerate(documents):
-        store.insert_document(connection, ordinal, doc)
-        turns = speaker_turns(doc.text)
-        for chunk in chunk_document(doc.doc_id, doc.text, chunker):
-            row = len(dense_texts)
-            text, shift = dense_text(doc, chunk.text)
-            spans = sentence_spans(doc.text, chunk.start, chunk.end)
-            dense_texts.append(text)
-            lexical_texts.append(lexical_text(doc, chunk.text))
-            sentence_offsets.append([(s - chunk.start + shift, e - chunk.start + shift) for s, e in spans])
-            key = hashlib.sha1(f"{embedder.name}\0{text}".encode()).hexdigest()
-            chunk_rows.append((row, ordinal, chunk.index, chunk.start, chunk.end, key))
-            first = len(sentence_rows)
-            # A label can start mid-sentence ("... met. * * * Vladimir Putin: Colleagues"); the sentence is
-            # the words of the turn it ends in.
-            sentence_rows.extend(
-                (first + i, row, s, e, store.text_hash(doc.text[s:e]), speaker_at(turns, e - 1))
-                for i, (s, e) in enumerate(spans)
-            )
-    store.insert_chunks(connection, chunk_rows)
-    store.insert_sentences(connection, sentence_rows)
-    connection.commit()
-    connection.close()
-
-    vectors = np.zeros((len(dense_texts), embedder.dimension), dtype=np.float32)
-    sentence_vectors = np.zeros((len(sentence_rows), embedder.dimension), dtype=np.float16)
-    first_sentence = np.cumsum([0] + [len(s) for s in sentence_offsets])
-    todo = _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vectors)
-    todo.sort(key=lambda row: len(dense_texts[row]))  # similar lengths per batch: less padding
-    bar = tqdm(total=len(todo), unit="chunk", desc="embedding", disable=not progress, smoothing=0.1)
-    for lo in range(0, len(todo), batch_size * 4):
-        batch = todo[lo : lo + batch_size * 4]
-        passage, per_sentence = embedder.encode_with_sentences(
-            [dense_texts[r] for r in batch], [sentence_offsets[r] for r in batch], batch_size=batch_size
-        )
-        vectors[batch] = passage
-        for row, sentence in zip(batch, per_sentence):
-            sentence_vectors[first_sentence[row] : first_sentence[row + 1]] = sentence
-        bar.update(len(batch))
-    bar.close()
-
-    # Training and building use both cores; queries run faiss on one (see VectorIndex.search).
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    try:
-        dense = VectorIndex.build(vectors, index_kind)
-        dense.save(folder / "dense.faiss")
-    finally:
-        faiss.omp_set_num_threads(1)
-    np.save(folder / "sentences.npy", sentence_vectors)
-    LexicalIndex.build(lexical_texts).save(folder / "bm25")
-    _fsync_tree(folder)
-    return len(todo), len(dense_texts), dense.kind
-
-
-def _reuse_vectors(previous, chunk_rows, first_sentence, vectors, sentence_vectors) -> list[int]:
-    """Copy vectors for chunks the previous generation already embedded; return the rows still to embed.
-
-    A chunk's key hashes the model name and the exact text embedded, so a match is the same vector
-    whatever else changed (chunker, format); its sentence vectors are reused only if it has as many.
-    """
-    if previous is None:
-        return [row[0] for row in chunk_rows]
-    old_connection = store.open_readonly(previous / "store.sqlite")
-    old_rows = store.rows_by_embed_key(old_connection)
-    old_sentences = dict(
-        (chunk, (first, count)) for chunk, first, count in
-        old_connection.execute("SELECT chunk_row, MIN(row), COUNT(*) FROM sentences GROUP BY chunk_row")
-    )
-    old_connection.close()
-    old_dense = VectorIndex.load(previous / "dense.faiss")
-    old_sentence_vectors = np.load(previous / "sentences.npy", mmap_mode="r")
-    todo, reused, sources = [], [], []
-    for row, *_, key in chunk_rows:
-        old = old_rows.get(key)
-        first, count = old_sentences.get(old, (0, -1))
-        if old is None or count != first_sentence[row + 1] - first_sentence[row]:
-            todo.append(row)
-            continue
-        reused.append(row)
-        sources.append(old)
-        sentence_vectors[first_sentence[row] : first_sentence[row + 1]] = old_sentence_vectors[first : first + count]
-    vectors[reused] = old_dense.reconstruct(sources)  # one call: a call per chunk costs more than its decoding
-    return todo
-
-
-def _reusable_generation(index_dir: Path, config: IndexConfig) -> Path | None:
-    """The current generation, if its vectors came from the same model and its files are intact."""
-    try:
-        generation = current_generation(index_dir)
-        manifest = read_manifest(generation)
-        if (manifest.get("model"), manifest.get("dimension")) != (config.model, config.dimension):
-            return None
-        verify_files(generation, manifest)
-    except (IndexNotFound, CorruptIndex):
-        return None
-    return generation
-
-
-def _switch_current(index_dir: Path, generation: Path) -> None:
-    link = index_dir / f".{CURRENT}-{uuid.uuid4().hex[:6]}"
-    os.symlink(generation.name, link)
-    os.replace(link, index_dir / CURRENT)  # rename is atomic: readers see the old or the new, never neither
-    _fsync_dir(index_dir)
-
-
-def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
-    # The one before the current stays, so a reader that opened it just before the switch keeps working.
-    for old in index_dir.glob("gen-*"):
-        if old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _remove_abandoned_builds(index_dir: Path) -> None:
-    # Only called under the build lock, so any .building-* left is from a build that died.
-    for stale in index_dir.glob(".building-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _write_atomic(path: Path, content: str) -> None:
-    aside = path.with_name(path.name + ".tmp")
-    with open(aside, "w") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(aside, path)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-class LoadedIndex:
-    """One generation opened for reading: everything a query needs, held until the engine lets it go."""
-
-    def __init__(self, generation: Path, config: IndexConfig, verify: bool = True) -> None:
-        manifest = read_manifest(generation)
-        check_config(manifest, config, generation.parent)
-        if verify:
-            verify_files(generation, manifest)
-        self.generation = generation
-        self.manifest = manifest
-        self.connection = store.open_readonly(generation / "store.sqlite")
-        self.dense = VectorIndex.load(generation / "dense.faiss")
-        self.lexical = LexicalIndex.load(generation / "bm25", manifest["chunks"])
-        self.sentence_vectors = np.load(generation / "sentences.npy", mmap_mode="r")
-        self.doc_ids, self.doc_sources, self.doc_published = store.document_columns(self.connection)
-        self.chunks = store.chunk_columns(self.connection)  # (doc_ordinal, idx, start, end) per row
-        self.sources = store.source_counts(self.connection)  # here, not per /readyz: a GROUP BY over every chunk
-        self._source_masks: dict[str, np.ndarray] = {}
-        # Published dates as day numbers (-1 when undated), so date windows compare in numpy.
-        self._published_days = np.array(
-            [dt.date.fromisoformat(d).toordinal() if d else -1 for d in self.doc_published], dtype=np.int64
-        )
-        dated = [d for d in self.doc_published if d]
-        # First and last published date, or None when no document is dated; once here, not per question
-        # (a scan of every document's date: about a millisecond at 100k chunks).
-        self.date_range: tuple[dt.date, dt.date] | None = (
-            (dt.date.fromisoformat(min(dated)), dt.date.fromisoformat(max(dated))) if dated else None
-        )
-
-    @property
-    def size(self) -> int:
-        return self.dense.size
-
-    def published_mask(self, windows: list[tuple[dt.date, dt.date]]) -> np.ndarray | None:
-        """Which chunk rows come from documents published inside any of ``windows`` (None for no windows)."""
-        if not windows:
-            return None
-        days = self._published_days
-        docs = np.zeros(len(days), dtype=bool)
-        for lo, hi in windows:
-            docs |= (days >= lo.toordinal()) & (days <= hi.toordinal())
-        return docs[self.chunks[:, 0]]
-
-    def source_mask(self, source: str) -> np.ndarray:
-        """Which chunk rows come from documents of ``source`` (computed once per source)."""
-        if source not in self._source_masks:
-            docs = np.array([s == source for s in self.doc_sources], dtype=bool)
-            self._source_masks[source] = docs[self.chunks[:, 0]] if len(docs) else np.zeros(0, dtype=bool)
-        return self._source_masks[source]
-
-    def close(self) -> None:
-        self.connection.close()
+def is_stale(index_dir: Path, corpora: Mapping[str, Sequence[Document]], config: IndexConfig,
+             index_kind: str = "auto") -> bool:
+    """True when the index is missing, built with another config, or holds other documents for these origins."""
+    index = open_index(index_dir, config, index_kind)
+    return index.is_stale(corpora)

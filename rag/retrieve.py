@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
 import os
 import re
 import threading
@@ -15,23 +15,26 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
 from .chunking import ChunkerConfig
 from .documents import Document
 from .embedding import Embedder
 from .dates import after_the_sources, date_windows
-from .errors import BadQuery
+from .errors import BadQuery, IndexNotFound
 from .fusion import normalised, score_fusion
-from .index import BuildReport, IndexConfig, LoadedIndex, current_generation, dense_text, update_index
-from .lexical import tokenize
+from .index import BuildReport, IndexConfig, open_index
+from .lexical import idf_weights, tokenize, unknown
 from .names import names
 from .answers import expected_answer, only_attribution
 from .sides import asks_each_side
 from .speakers import asked_speaker, names_speaker
 from .rerank import late_interaction
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
+from .segment import dense_text
 from .settings import Settings, get_settings
 from .spelling import spellings
+from .storage import DocumentSummary, Hits, Scope, SentenceRow, Store
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 100
@@ -48,7 +51,7 @@ ANSWER_TYPE_WEIGHT = 0.05  # a sentence holding the kind of thing asked for (rag
 
 
 class Engine:
-    """Question answering over one index directory.
+    """Question answering over one index directory, through the Store interface (rag.storage) alone.
 
     >>> engine = Engine.open("index")
     >>> answer = engine.ask("Why does Russia object to NATO expansion?", top_k=3)
@@ -60,10 +63,11 @@ class Engine:
         self.index_dir = Path(index_dir)
         self.settings = settings
         self.embedder = embedder
-        self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()  # one write or reload at a time; questions never wait for it
         self._beside = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="rag-bm25")
-        self._index = LoadedIndex(current_generation(self.index_dir), self.config)
+        self._merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-merge")
+        self.index = open_index(self.index_dir, self.config, settings.index_kind, settings.embed_batch_size)
+        self._store = self.index.open()
 
     @classmethod
     def open(cls, index_dir: Path | str | None = None, *, settings: Settings | None = None,
@@ -78,45 +82,57 @@ class Engine:
         return index_config(self.settings, self.embedder)
 
     @property
-    def index(self) -> LoadedIndex:
-        return self._index
+    def store(self) -> Store:
+        """The snapshot questions are answered from now; hold it to read one consistent state."""
+        return self._store
 
     def reload(self) -> bool:
-        """Switch to the index's current generation if a build replaced it; True when it switched."""
-        generation = current_generation(self.index_dir)
+        """Switch to the index's current state if a write (here or in another process) changed it; True
+        when it switched. Snapshots in use stay as they were: requests in flight keep theirs."""
         with self._lock:
-            if generation == self._index.generation:
+            current = self.index.current()
+            if current is None:
+                raise IndexNotFound(f"no index at {self.index_dir}: build one with `rag index --index {self.index_dir}`")
+            if current == self._store.stats().version:
                 return False
-            # The old generation is left to the garbage collector: requests in flight still hold it.
-            self._index = LoadedIndex(generation, self.config)
+            self._store = self.index.open()
             return True
 
-    def documents(self, offset: int = 0, limit: int = 50) -> tuple[int, list[store.DocumentSummary]]:
+    def documents(self, offset: int = 0, limit: int = 50) -> tuple[int, list[DocumentSummary]]:
         """(total, one page of documents with metadata and chunk counts), in index order."""
-        index = self._index
-        return len(index.doc_ids), store.list_documents(index.connection, offset, limit)
+        store = self._store
+        return store.stats().documents, store.documents(offset, limit)
 
     def document(self, doc_id: str) -> Document | None:
         """The full document (text included), so a citation's offsets can be shown in context."""
-        return store.find_document(self._index.connection, doc_id)
+        return self._store.document(doc_id)
 
     def add_documents(self, documents: list[Document]) -> BuildReport:
-        """Add or replace documents (same URL replaces); they are searchable when this returns."""
-        return self._update(add=documents)
+        """Add or replace documents (same URL replaces); they are durable and searchable when this returns."""
+        with self._lock:
+            report = self.index.put(documents, self.embedder)
+            self._store = self.index.open()
+        self._merger.submit(self._merge)
+        return report
 
     def delete_document(self, doc_id: str) -> bool:
         """Remove a document; False when no document has that id."""
-        if self.document(doc_id) is None:
-            return False
-        self._update(remove=[doc_id])
-        return True
+        with self._lock:
+            removed = self.index.delete([doc_id], self.embedder)
+            if removed:
+                self._store = self.index.open()
+        if removed:
+            self._merger.submit(self._merge)
+        return bool(removed)
 
-    def _update(self, **changes) -> BuildReport:
-        with self._write_lock:
-            report = update_index(self.index_dir, self.embedder, self.config.chunker,
-                                  batch_size=self.settings.embed_batch_size, index_kind=self.settings.index_kind, **changes)
-            self.reload()
-            return report
+    def _merge(self) -> None:
+        """Fold small segments together, in the background after a write (rag.index's merge policy)."""
+        try:
+            with self._lock:
+                if self.index.merge():
+                    self._store = self.index.open()
+        except Exception:  # the next write merges again; a failed merge changes nothing on disk
+            log.exception("merging segments failed")
 
     def ask(
         self,
@@ -147,28 +163,28 @@ class Engine:
             raise BadQuery(f"group_by: must be one of {', '.join(g for g in GROUPINGS if g)} or empty, got {str(group_by)[:20]!r}")
         if not 1 <= per_group <= MAX_TOP_K:
             raise BadQuery(f"per_group: must be between 1 and {MAX_TOP_K}, got {per_group}")
-        filters = filters or Filters()
-        index = self._index  # one generation for the whole request, even if a reload happens meanwhile
-        mask = _filter_mask(index, filters) if filters else None
+        store = self._store  # one snapshot for the whole request, even if a reload happens meanwhile
+        stats = store.stats()
+        scope = Scope.of(filters)
         passages: list[Passage] = []
         groups: list[SourceGroup] = []
         not_addressed: list[str] = []
         note = ""
-        beyond = after_the_sources(question, index.date_range[1]) if index.date_range else None
+        beyond = after_the_sources(question, stats.date_range[1]) if stats.date_range else None
         if beyond:
-            note = (f"The sources end on {index.date_range[1].isoformat()}; they cannot report what happened "
+            note = (f"The sources end on {stats.date_range[1].isoformat()}; they cannot report what happened "
                     f"in {beyond:%B %Y}.")
-        elif index.size and (mask is None or mask.any()):
+        elif stats.chunks and (scope.everything or store.count(scope)):
             query = self._embed_question(question)
             if group_by == "source":
-                passages, groups, not_addressed = self._by_source(index, question, query, mode, mask, per_group)
+                passages, groups, not_addressed = self._by_source(store, question, query, mode, scope, per_group)
             else:
                 penalty = ROUND_ROBIN if asks_each_side(question) else self.settings.source_penalty
-                found = self._choose(index, query, *self._rank(index, question, query, mode, mask), top_k, penalty)
-                passages = self._passages(index, question, query, *found, first_rank=1) if found else []
-            unknown = index.lexical.unknown(names(question))
-            if unknown:
-                note = f"The sources never mention {_listed(unknown)}."
+                found = self._choose(store, query, *self._rank(store, question, query, mode, scope), top_k, penalty)
+                passages = self._passages(store, question, query, *found, first_rank=1) if found else []
+            never = unknown(store, names(question))
+            if never:
+                note = f"The sources never mention {_listed(never)}."
                 if passages and max(p.similarity for p in passages) < self.settings.unknown_name_abstain:
                     not_addressed = sorted(set(not_addressed) | {g.source for g in groups})
                     passages, groups = [], []
@@ -179,16 +195,15 @@ class Engine:
             group_by=group_by or "", groups=groups, not_addressed=not_addressed, note=note,
         )
 
-    def _choose(self, index, query, rows, scores, top_k, penalty=0.0, by_document=False):
-        """(rows, scores, similarities, sentences) of the best distinct passages of a ranking, or None to
+    def _choose(self, store: Store, query, rows, scores, top_k, penalty=0.0, by_document=False):
+        """(ids, scores, similarities, sentences) of the best distinct passages of a ranking, or None to
         abstain; ``penalty`` spreads the pick over sources (or over documents)."""
         pool = top_k if not penalty else 3 * top_k
-        rows, scores, vectors, sentences = self._drop_copies(index, rows, scores, pool)
+        rows, scores, vectors, sentences = self._drop_copies(store, rows, scores, pool)
         if not len(rows):
             return None
         if penalty:
-            ordinals = index.chunks[rows, 0]
-            labels = ordinals.tolist() if by_document else [index.doc_sources[o] for o in ordinals]
+            labels = [c.doc_id if by_document else c.source for c in store.chunks(rows)]
             order = _diversify(labels, penalty, top_k)
             rows, scores, vectors = rows[order], scores[order], vectors[order]
         similarity = vectors @ query
@@ -196,22 +211,22 @@ class Engine:
             return None
         return rows, scores, similarity, sentences
 
-    def _by_source(self, index, question, query, mode, mask, per_group):
+    def _by_source(self, store: Store, question, query, mode, scope: Scope, per_group):
         # One ranking over every source, split by source: a source that has no candidate in it gets its
         # own search, so "not addressed" is always judged on that source's best passage.
-        rows, scores = self._rank(index, question, query, mode, mask)
+        rows, scores = self._rank(store, question, query, mode, scope)
+        sources_of = np.array([c.source for c in store.chunks(rows)], dtype=object)
         found = []
         not_addressed = []
-        for source in sorted(set(index.doc_sources)):
-            source_mask = index.source_mask(source)
-            allowed = source_mask if mask is None else source_mask & mask
-            if not allowed.any():
+        for source in [count.source for count in store.stats().sources]:
+            allowed = scope.only_source(source)
+            if not store.count(allowed):
                 continue
-            own = source_mask[rows]
-            ranked = (rows[own], scores[own]) if own.any() else self._rank(index, question, query, mode, allowed)
+            own = sources_of == source
+            ranked = (rows[own], scores[own]) if own.any() else self._rank(store, question, query, mode, allowed)
             # Within a source, the same spread over its documents: a second passage of one speech is
             # less often a second answer than a passage of another document.
-            selection = self._choose(index, query, *ranked, per_group, self.settings.source_penalty, by_document=True)
+            selection = self._choose(store, query, *ranked, per_group, self.settings.source_penalty, by_document=True)
             if selection is None:
                 not_addressed.append(source)
                 continue
@@ -225,7 +240,7 @@ class Engine:
         passages: list[Passage] = []
         groups: list[SourceGroup] = []
         for selection in near:
-            group = self._passages(index, question, query, *selection, first_rank=len(passages) + 1)
+            group = self._passages(store, question, query, *selection, first_rank=len(passages) + 1)
             dates = sorted(p.published for p in group if p.published)
             groups.append(SourceGroup(
                 source=group[0].source, citations=[p.citation for p in group],
@@ -240,30 +255,32 @@ class Engine:
         mean = vectors.mean(axis=0)
         return mean / np.linalg.norm(mean)
 
-    def _rank(self, index, question, query, mode, mask) -> tuple[np.ndarray, np.ndarray]:
-        k = min(self.settings.candidates, index.size)
-        lists = self._search(index, question, query, mode, mask, k)
+    def _rank(self, store: Store, question, query, mode, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+        stats = store.stats()
+        k = min(self.settings.candidates, stats.chunks)
+        lists = self._search(store, question, query, mode, scope, k)
         if mode not in FUSED:
             return lists[0]
         # A date in the question ("the January 8 call") also searches the documents published then, since
         # that cue sits in their metadata, not in the passage.
-        dated = index.published_mask(date_windows(question, *index.date_range)) if index.date_range else None
-        if dated is not None and (mask is None or (dated & mask).any()):
-            lists += self._search(index, question, query, mode, dated if mask is None else dated & mask, k)
+        windows = date_windows(question, *stats.date_range) if stats.date_range else []
+        dated = scope.in_windows(windows)
+        if windows and store.count(dated):
+            lists += self._search(store, question, query, mode, dated, k)
         # Each search gave (dense, BM25); the date windows' searches come after the question's own.
         weights = [self.settings.dense_weight, 1.0] * (len(lists) // 2)
         rows, scores = score_fusion(lists, weights)
         speaker = asked_speaker(question)
         if speaker:
-            rows, scores = self._heard_from(index, speaker, rows, scores)
-        return self._reread(index, question, rows, scores) if mode == "rerank" else (rows, scores)
+            rows, scores = self._heard_from(store, speaker, rows, scores)
+        return self._reread(store, question, rows, scores) if mode == "rerank" else (rows, scores)
 
-    def _heard_from(self, index, surname, rows, scores) -> tuple[np.ndarray, np.ndarray]:
+    def _heard_from(self, store: Store, surname, rows, scores) -> tuple[np.ndarray, np.ndarray]:
         """A question for someone's own words ("what did Putin tell...") fuses one more ranking: the best
         candidates where a sentence's speaker label names that person, so a briefing that only mentions
         them does not outrank their own words."""
         head = [int(r) for r in rows[:SPEAKER_CANDIDATES]]
-        sentences = store.sentences_of(index.connection, head)
+        sentences = store.sentences(head)
         heard = [i for i, row in enumerate(head) if any(s.speaker and names_speaker(surname, s.speaker)
                                                         for s in sentences[row])]
         if not heard:
@@ -273,27 +290,26 @@ class Engine:
         order = np.argsort(-scores, kind="stable")
         return rows[order], scores[order]
 
-    def _reread(self, index, question, rows, scores) -> tuple[np.ndarray, np.ndarray]:
+    def _reread(self, store: Store, question, rows, scores) -> tuple[np.ndarray, np.ndarray]:
         """The fused ranking with its best ``rerank_candidates`` also scored by late interaction
         (rag.rerank), the two scores fused like dense and BM25; the rest keep their hybrid score alone."""
         head = rows[: self.settings.rerank_candidates]
-        texts = []
-        for doc, _, start, end in index.chunks[head].tolist():
-            excerpt = store.load_excerpt(index.connection, doc, start, end)
-            texts.append(dense_text(excerpt, excerpt.text)[0])  # as embedded: the title rides along
+        # As embedded: the title rides along.
+        texts = [dense_text(excerpt, excerpt.text)[0] for excerpt in store.excerpts(head)]
         late = late_interaction(self.embedder, question, texts)
         return score_fusion([(rows, scores), (head, late)], [1.0, self.settings.rerank_weight])
 
-    def _search(self, index, question, query, mode, mask, k) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _search(self, store: Store, question, query, mode, scope: Scope, k) -> list[Hits]:
         # BM25 runs on another thread beside the dense search: both release the GIL (faiss, and the numba
         # kernel), so with a core free it adds nothing (2 ms a question at 1M chunks, more with a date filter).
-        lexical = self._beside.submit(index.lexical.search, question, k, mask) if mode in ("bm25", *FUSED) else None
-        lists = [_dense_search(index, query, k, mask)] if mode in ("dense", *FUSED) else []
+        lexical = (self._beside.submit(store.lexical_search, tokenize([question])[0], k, scope)
+                   if mode in ("bm25", *FUSED) else None)
+        lists = [store.dense_search(query, k, scope)] if mode in ("dense", *FUSED) else []
         if lexical is not None:
             lists.append(lexical.result())
         return lists
 
-    def _drop_copies(self, index, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    def _drop_copies(self, store: Store, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
         """Skip passages that mostly repeat what a better one already shows (wire copies, boilerplate).
 
         A passage is a copy when at least half of its text is in sentences already shown, or when its
@@ -301,13 +317,13 @@ class Engine:
         Returns the kept rows, their scores and vectors, and the sentences of each kept row.
         """
         pool = [int(r) for r in rows[: max(4 * top_k, 20)]]
-        sentences: dict[int, list[store.SentenceRow]] = {}
-        pool_vectors = index.dense.reconstruct(pool)
+        sentences: dict[int, list[SentenceRow]] = {}
+        pool_vectors = store.vectors(pool)
         kept: list[int] = []
         shown: set[int] = set()
         for i, row in enumerate(pool):
             if row not in sentences:  # read top_k rows at a time: the pool is 4x what is usually needed
-                sentences.update(store.sentences_of(index.connection, pool[i : i + top_k]))
+                sentences.update(store.sentences(pool[i : i + top_k]))
             parts = sentences[row]
             repeated = sum(s.end - s.start for s in parts if s.hash in shown)
             if repeated * 2 >= sum(s.end - s.start for s in parts):
@@ -320,24 +336,26 @@ class Engine:
                 break
         return rows[kept], scores[kept], pool_vectors[kept], sentences
 
-    def _passages(self, index, question, query, rows, scores, similarity, sentences, first_rank: int) -> list[Passage]:
-        places = [tuple(int(x) for x in index.chunks[row]) for row in rows]  # (doc_ordinal, chunk_index, start, end)
-        excerpts = [store.load_excerpt(index.connection, doc, start, end) for doc, _, start, end in places]
+    def _passages(self, store: Store, question, query, rows, scores, similarity, sentences,
+                  first_rank: int) -> list[Passage]:
+        places = store.chunks(rows)
+        excerpts = store.excerpts(rows)
         shown = [sentences[int(row)] for row in rows]
-        texts = [[excerpt.text[s.start - start : s.end - start] for s in parts]
-                 for excerpt, (_, _, start, _), parts in zip(excerpts, places, shown)]
-        # The question and every sentence shown in one tokenize call: bm25s costs 0.06 ms a call before any text.
+        texts = [[excerpt.text[s.start - place.start : s.end - place.start] for s in parts]
+                 for excerpt, place, parts in zip(excerpts, places, shown)]
+        # The question and every sentence shown in one tokenize call: tokenizing costs 0.06 ms a call before any text.
         words = iter(tokenize([question] + [text for passage in texts for text in passage]))
-        question_terms = index.lexical.idf(set(next(words)))
+        terms = set(next(words))
+        question_terms = idf_weights(terms, store.term_stats(sorted(terms)))
         expected = expected_answer(question)
         passages = []
-        for rank, (excerpt, (doc_ordinal, chunk_index, start, end), parts, sentence_texts, score, sim) in enumerate(
+        for rank, (excerpt, place, parts, sentence_texts, score, sim) in enumerate(
                 zip(excerpts, places, shown, texts, scores, similarity), first_rank):
-            best = _best_sentence(parts, sentence_texts, [next(words) for _ in parts], index.sentence_vectors, query,
-                                  question_terms, expected)
-            doc_id = index.doc_ids[doc_ordinal]
+            best = _best_sentence(parts, sentence_texts, [next(words) for _ in parts],
+                                  store.sentence_vectors([s.id for s in parts]), query, question_terms, expected)
+            doc_id, start, end = place.doc_id, place.start, place.end
             passages.append(Passage(
-                rank=rank, citation=f"[{rank}]", doc_id=doc_id, chunk_id=f"{doc_id}:{chunk_index}",
+                rank=rank, citation=f"[{rank}]", doc_id=doc_id, chunk_id=f"{doc_id}:{place.index}",
                 title=excerpt.title, source=excerpt.source, url=excerpt.url, published=excerpt.published,
                 text=excerpt.text, sentence=excerpt.text[best.start - start : best.end - start],
                 sentence_start=best.start, sentence_end=best.end, speaker=best.speaker, char_start=start, char_end=end,
@@ -363,23 +381,6 @@ def _check_question(question: str) -> str:
     return question
 
 
-def _filter_mask(index: LoadedIndex, filters: Filters) -> np.ndarray:
-    """Chunk rows allowed by the filters, from the index's cached per-source and per-date masks."""
-    mask = np.ones(index.size, dtype=bool)
-    if filters.source:
-        wanted = {s.casefold() for s in filters.source}
-        chosen = [index.source_mask(s) for s in set(index.doc_sources) if s.casefold() in wanted]
-        mask &= np.any(chosen, axis=0) if chosen else False
-    if filters.published_from or filters.published_to:
-        window = (filters.published_from or dt.date.min, filters.published_to or dt.date.max)
-        mask &= index.published_mask([window])
-    return mask
-
-
-def _dense_search(index: LoadedIndex, query: np.ndarray, k: int, mask: np.ndarray | None):
-    return index.dense.search(query, k, mask)
-
-
 def _listed(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
@@ -398,14 +399,15 @@ def _diversify(sources: list[str], penalty: float, k: int) -> list[int]:
 
 
 def _best_sentence(sentences, texts, words, vectors, query, question_terms: dict[str, float],
-                   expected: re.Pattern[str] | None) -> store.SentenceRow:
+                   expected: re.Pattern[str] | None) -> SentenceRow:
     """The sentence that answers best: cosine to the question, lifted by the question words it shares,
     each weighted by its IDF (sharing "Minsk" says more than sharing "said"), and by holding the kind of
     thing the question asks for (``expected``, from rag.answers).
 
-    ``texts`` holds each sentence's text, ``words`` its tokens (as ``tokenize`` gives them).
+    ``texts`` holds each sentence's text, ``words`` its tokens (as ``tokenize`` gives them), ``vectors``
+    its vector.
     """
-    scores = np.asarray(vectors[[s.row for s in sentences]], dtype=np.float32) @ query
+    scores = vectors @ query
     total = sum(question_terms.values())
     for i, sentence_words in enumerate(words):
         if total:

@@ -1,22 +1,23 @@
-"""Documents, chunks and sentence spans in SQLite: the text and metadata behind each vector row."""
+"""A segment's documents, chunks and sentence spans in SQLite: the text and metadata behind each vector row."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Iterable
 
 import numpy as np
 
 from .documents import Document, normalise_text
+from .storage import DocumentSummary, SentenceRow
 
 SCHEMA = """
 CREATE TABLE documents (
     ordinal INTEGER PRIMARY KEY, doc_id TEXT UNIQUE NOT NULL, title TEXT, source TEXT, url TEXT,
-    published TEXT, author TEXT, language TEXT, path TEXT, extra TEXT, text TEXT NOT NULL
+    published TEXT, author TEXT, language TEXT, path TEXT, extra TEXT, text TEXT NOT NULL,
+    digest TEXT NOT NULL  -- of text and metadata (rag.docstore.digest): a changed title is a changed document
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY, doc_ordinal INTEGER NOT NULL, idx INTEGER NOT NULL,
@@ -32,15 +33,6 @@ CREATE INDEX chunks_by_key ON chunks(embed_key);
 """
 
 
-@dataclass(frozen=True)
-class ChunkRow:
-    row: int
-    doc_ordinal: int
-    index: int
-    start: int
-    end: int
-
-
 def create(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path)
     connection.executescript(SCHEMA)
@@ -52,11 +44,11 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
 
-def insert_document(connection: sqlite3.Connection, ordinal: int, doc: Document) -> None:
+def insert_document(connection: sqlite3.Connection, ordinal: int, doc: Document, digest: str) -> None:
     connection.execute(
-        "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (ordinal, doc.doc_id, doc.title, doc.source, doc.url, doc.published, doc.author, doc.language,
-         doc.path, json.dumps(doc.extra, ensure_ascii=False, default=str), doc.text),
+         doc.path, json.dumps(doc.extra, ensure_ascii=False, default=str), doc.text, digest),
     )
 
 
@@ -84,64 +76,31 @@ def load_excerpt(connection: sqlite3.Connection, ordinal: int, start: int, end: 
     return _document(row.fetchone())
 
 
-def find_document(connection: sqlite3.Connection, doc_id: str) -> Document | None:
-    row = connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
-    return _document(row) if row else None
+def find_document(connection: sqlite3.Connection, ordinal: int) -> Document:
+    return _document(connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE ordinal=?", (ordinal,)).fetchone())
 
 
-def all_documents(connection: sqlite3.Connection) -> list[Document]:
-    return [_document(row) for row in connection.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY ordinal")]
+def documents_of(connection: sqlite3.Connection, ordinals: list[int]) -> Iterable[tuple[int, Document]]:
+    """(ordinal, document) for each of ``ordinals`` (in ordinal order), text included."""
+    marks = ",".join("?" * len(ordinals))
+    rows = connection.execute(f"SELECT ordinal, {_DOCUMENT_COLUMNS} FROM documents WHERE ordinal IN ({marks}) "
+                              "ORDER BY ordinal", ordinals)
+    return ((row[0], _document(row[1:])) for row in rows)
 
 
-@dataclass(frozen=True)
-class DocumentSummary:
-    """A document's metadata and chunk count, without its text (for listings)."""
-
-    doc_id: str
-    title: str
-    source: str
-    url: str
-    published: str
-    author: str
-    language: str
-    chars: int
-    chunks: int
+def summaries(connection: sqlite3.Connection, ordinals: list[int], chunks: list[int]) -> list[DocumentSummary]:
+    """Listings of the documents ``ordinals`` (in that order), with their chunk counts given."""
+    marks = ",".join("?" * len(ordinals))
+    found = {row[0]: row[1:] for row in connection.execute(
+        f"SELECT ordinal, doc_id, title, source, url, published, author, language, length(text) FROM documents "
+        f"WHERE ordinal IN ({marks})", ordinals)}
+    return [DocumentSummary(*found[o], n) for o, n in zip(ordinals, chunks)]
 
 
-def list_documents(connection: sqlite3.Connection, offset: int, limit: int) -> list[DocumentSummary]:
-    rows = connection.execute(
-        """SELECT d.doc_id, d.title, d.source, d.url, d.published, d.author, d.language, length(d.text),
-                  (SELECT COUNT(*) FROM chunks c WHERE c.doc_ordinal = d.ordinal)
-           FROM documents d ORDER BY d.ordinal LIMIT ? OFFSET ?""",
-        (limit, offset),
-    )
-    return [DocumentSummary(*row) for row in rows]
-
-
-@dataclass(frozen=True)
-class SourceCount:
-    source: str  # "" for documents whose publisher is not known
-    documents: int
-    chunks: int
-
-
-def source_counts(connection: sqlite3.Connection) -> list[SourceCount]:
-    """Documents and chunks per source, by source name."""
-    # Chunks are counted per document first (half the time of COUNT(DISTINCT) over a join on 100k
-    # chunks), then joined LEFT so that a document which yielded no chunk still counts.
-    rows = connection.execute(
-        """SELECT COALESCE(d.source, ''), COUNT(*), COALESCE(SUM(c.n), 0)
-           FROM documents d
-           LEFT JOIN (SELECT doc_ordinal, COUNT(*) AS n FROM chunks GROUP BY doc_ordinal) c ON c.doc_ordinal = d.ordinal
-           GROUP BY 1 ORDER BY 1"""
-    )
-    return [SourceCount(*row) for row in rows]
-
-
-def document_columns(connection: sqlite3.Connection) -> tuple[list[str], list[str], list[str]]:
-    """doc_id, source and published of every document, in ordinal order (for filters held in memory)."""
-    rows = connection.execute("SELECT doc_id, source, published FROM documents ORDER BY ordinal").fetchall()
-    return [r[0] for r in rows], [r[1] or "" for r in rows], [r[2] or "" for r in rows]
+def document_columns(connection: sqlite3.Connection) -> tuple[list[str], list[str], list[str], list[str]]:
+    """doc_id, source, published and digest of every document, in ordinal order (held in memory)."""
+    rows = connection.execute("SELECT doc_id, source, published, digest FROM documents ORDER BY ordinal").fetchall()
+    return [r[0] for r in rows], [r[1] or "" for r in rows], [r[2] or "" for r in rows], [r[3] for r in rows]
 
 
 def chunk_columns(connection: sqlite3.Connection) -> np.ndarray:
@@ -150,16 +109,8 @@ def chunk_columns(connection: sqlite3.Connection) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
-class SentenceRow(NamedTuple):  # a tuple: built by the hundred per question, 3x faster than a frozen dataclass
-    row: int  # into the sentence vectors
-    start: int  # offsets in the document
-    end: int
-    hash: int
-    speaker: str
-
-
 def sentences_of(connection: sqlite3.Connection, chunk_rows: list[int]) -> dict[int, list[SentenceRow]]:
-    """For each chunk row, its sentences in text order."""
+    """For each chunk row, its sentences in text order (``id``: the sentence's row in the segment)."""
     marks = ",".join("?" * len(chunk_rows))
     found: dict[int, list[SentenceRow]] = {row: [] for row in chunk_rows}
     for sentence, chunk, start, end, digest, speaker in connection.execute(
@@ -177,3 +128,9 @@ def text_hash(text: str) -> int:
 
 def rows_by_embed_key(connection: sqlite3.Connection) -> dict[str, int]:
     return dict(connection.execute("SELECT embed_key, row FROM chunks"))
+
+
+def sentence_ranges(connection: sqlite3.Connection) -> dict[int, tuple[int, int]]:
+    """Per chunk row, (first sentence row, sentence count)."""
+    return {chunk: (first, count) for chunk, first, count in
+            connection.execute("SELECT chunk_row, MIN(row), COUNT(*) FROM sentences GROUP BY chunk_row")}

@@ -2,7 +2,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from rag.chunking import ChunkerConfig, chunk_document, get_encoding
 from rag.documents import read_path
-from rag.index import dense_text
+from rag.segment import dense_text
 from rag.sentences import sentence_spans
 
 from .conftest import SEED

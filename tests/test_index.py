@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import shutil
@@ -9,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from rag import CorruptIndex, Document, Engine, IndexMismatch, build_index, read_paths, store
+from rag import CorruptIndex, Document, Engine, IndexMismatch, build_index, read_paths
 from rag.chunking import ChunkerConfig, chunk_document
-from rag.index import current_generation, is_stale
+from rag.index import is_stale
 from rag.retrieve import index_config
 from rag.settings import Settings
+from rag.storage import SourceCount
 
 from .conftest import ROOT, SEED
 
@@ -26,15 +28,28 @@ def _docs(folder):
     return read_paths([folder])
 
 
+def current(index: Path) -> Path:
+    return index / os.readlink(index / "CURRENT")
+
+
+def rewrite_manifest(index: Path, **changes) -> None:
+    """Change the current manifest, with a checksum that matches (as a writer of another version would)."""
+    path = current(index)
+    manifest = json.loads(path.read_text()) | changes
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    manifest["checksum"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    path.write_text(json.dumps(manifest))
+
+
 def test_ingesting_the_same_texts_again_changes_nothing(tmp_path, embedder, chunker):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
     shutil.copy(SEED, corpus / "seed.md")
     first = build_index(index, _docs(corpus), embedder, chunker)
-    # Renamed and re-wrapped: same document, so no new generation and nothing embedded.
+    # Renamed and re-wrapped: same document, so no new manifest and nothing embedded.
     (corpus / "seed.md").rename(corpus / "renamed.md")
     again = build_index(index, _docs(corpus), embedder, chunker)
-    assert again.skipped and again.path == first.path == current_generation(index)
+    assert again.skipped and again.path == first.path == current(index)
 
 
 def test_another_index_kind_rebuilds_without_embedding_again(tmp_path, embedder, chunker):
@@ -44,7 +59,7 @@ def test_another_index_kind_rebuilds_without_embedding_again(tmp_path, embedder,
     first = build_index(index, _docs(corpus), embedder, chunker)
     changed = build_index(index, _docs(corpus), embedder, chunker, index_kind="sq8")
     assert not changed.skipped and changed.embedded == 0 and changed.path != first.path
-    assert json.loads((changed.path / "manifest.json").read_text())["index_kind"] == "sq8"
+    assert json.loads(changed.path.read_text())["index_kind"] == "sq8"
     assert build_index(index, _docs(corpus), embedder, chunker, index_kind="sq8").skipped
 
 
@@ -77,12 +92,13 @@ def test_unchanged_chunks_are_not_embedded_again(tmp_path, embedder, chunker):
 def test_staleness_follows_corpus_and_settings(tmp_path, embedder, chunker, seed_index):
     docs = read_paths([ROOT / "corpus"])
     config = index_config(Settings(), embedder)
-    assert not is_stale(seed_index, docs, config)
-    assert is_stale(tmp_path / "missing", docs, config)
+    assert not is_stale(seed_index, {"corpus": docs}, config)
+    assert is_stale(tmp_path / "missing", {"corpus": docs}, config)
     extra = read_paths([SEED]) + [docs[0].__class__(text="Another text.")]
-    assert is_stale(seed_index, extra, config)
+    assert is_stale(seed_index, {"corpus": extra}, config)
+    assert is_stale(seed_index, {"another/path": docs}, config)  # documents of a path never synced
     other = config.__class__(config.model, config.dimension, ChunkerConfig(max_tokens=100, overlap=10))
-    assert is_stale(seed_index, docs, other)
+    assert is_stale(seed_index, {"corpus": docs}, other)
 
 
 def test_index_built_for_another_chunker_fails_clearly(seed_index, embedder):
@@ -94,10 +110,7 @@ def test_index_built_for_another_chunker_fails_clearly(seed_index, embedder):
 def test_index_built_for_another_model_fails_clearly(tmp_path, seed_index, embedder):
     copy = tmp_path / "index"
     shutil.copytree(seed_index, copy, symlinks=True)
-    manifest_path = current_generation(copy) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["model"] = "bge-small-en-v1.5"
-    manifest_path.write_text(json.dumps(manifest))
+    rewrite_manifest(copy, model="bge-small-en-v1.5")
     with pytest.raises(IndexMismatch, match="model bge-small-en-v1.5"):
         Engine.open(copy, embedder=embedder)
 
@@ -105,7 +118,7 @@ def test_index_built_for_another_model_fails_clearly(tmp_path, seed_index, embed
 def test_a_damaged_file_is_detected(tmp_path, seed_index, embedder):
     copy = tmp_path / "index"
     shutil.copytree(seed_index, copy, symlinks=True)
-    with open(current_generation(copy) / "dense.faiss", "r+b") as handle:
+    with open(next(copy.glob("seg-*/dense.faiss")), "r+b") as handle:
         handle.seek(100)
         handle.write(b"\x00\x01\x02")
     with pytest.raises(CorruptIndex, match="dense.faiss"):
@@ -134,7 +147,7 @@ def test_a_build_killed_midway_leaves_the_old_index_usable(tmp_path, embedder, c
         os.kill(build.pid, signal.SIGKILL)
     finally:
         build.wait()
-    assert current_generation(index) == old.path
+    assert current(index) == old.path
     engine = Engine.open(index, settings=settings, embedder=embedder)
     assert engine.ask("Why does Russia object to NATO expansion?").passages
     # The next build clears the abandoned half-build.
@@ -151,13 +164,10 @@ def test_documents_and_chunks_are_counted_per_source(tmp_path, embedder, chunker
         Document(text="A note nobody signed."),
     ]
     report = build_index(tmp_path, docs, embedder, chunker)
-    connection = store.open_readonly(report.path / "store.sqlite")
-    counts = store.source_counts(connection)
-    connection.close()
     chunks = len(chunk_document("", long_text, chunker))
     assert chunks > 1  # so the chunk count is not the document count by accident
-    assert counts == [store.SourceCount("", 1, 1), store.SourceCount("President of Russia", 1, 1),
-                      store.SourceCount("The White House", 2, chunks + 1)]
+    counts = [SourceCount("", 1, 1), SourceCount("President of Russia", 1, 1), SourceCount("The White House", 2, chunks + 1)]
     assert report.sources == counts
+    assert Engine.open(tmp_path, embedder=embedder).store.stats().sources == counts
     again = build_index(tmp_path, docs, embedder, chunker)
-    assert again.skipped and again.sources == counts  # no build, still counted (from the current generation)
+    assert again.skipped and again.sources == counts  # nothing written, still counted (from the current manifest)

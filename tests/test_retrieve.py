@@ -260,13 +260,14 @@ def test_a_sources_group_spreads_over_its_documents(tmp_path, embedder, chunker,
 
 
 def test_rare_words_weigh_more_in_choosing_the_sentence():
-    from rag.lexical import LexicalIndex, tokenize
+    from rag.lexical import Postings, idf_weights, tokenize
+    from rag.storage import TermStats
 
-    lexical = LexicalIndex.build(["Minsk talks resumed.", "The talks resumed.", "Talks went on."])
+    postings = Postings.build(tokenize(["Minsk talks resumed.", "The talks resumed.", "Talks went on."]))
     [minsk, talks, absent] = (tokenize([w])[0][0] for w in ("Minsk", "talks", "Zaporizhzhia"))
-    weights = lexical.idf({minsk, talks, absent})
+    stats = TermStats(postings.size, int(postings.lengths.sum()), postings.frequencies([minsk, talks, absent], None))
+    weights = idf_weights({minsk, talks, absent}, stats)
     assert weights[absent] > weights[minsk] > weights[talks] > 0
-
 
 
 def test_a_source_only_brushing_the_topic_is_listed_as_not_addressing_it(tmp_path, embedder, chunker, settings):

@@ -47,8 +47,9 @@ def get_document(doc_id: DocId, engine: EngineDep) -> DocumentOut:
 @router.post("", status_code=201, dependencies=WRITE, summary="Add or replace documents",
              responses=responses(400, 401, 403, 413))
 def add_documents(body: DocumentsIn, engine: EngineDep, settings: SettingsDep) -> AddedOut:
-    """Add documents; one with the URL of an indexed document replaces it. They are chunked, embedded and
-    searchable when this returns, in a new index generation; questions asked meanwhile use the previous one."""
+    """Add documents; one with the URL of an indexed document replaces it. They are stored durably, chunked,
+    embedded and searchable when this returns (a new segment); questions asked meanwhile use the previous
+    state. `rag index` keeps them: it replaces only the documents of the corpus paths it reads."""
     documents = []
     for i, doc in enumerate(body.documents):
         given = doc.model_dump(exclude={"text", "extra"}, exclude_defaults=True)
