@@ -7,7 +7,8 @@ import re
 from dataclasses import asdict
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from rag import MAX_QUESTION_CHARS, MAX_TOP_K, MODES, Engine
 
@@ -75,6 +76,16 @@ class FiltersIn(BaseModel):
     )
     published_from: IsoDate | None = Field(None, description="Only documents published on or after this date.")
     published_to: IsoDate | None = Field(None, description="Only documents published on or before this date.")
+
+    @field_validator("published_to")
+    @classmethod
+    def _not_before_from(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        # An inverted range matches nothing: almost surely the two dates swapped, not a question to answer.
+        start = info.data.get("published_from")
+        if value and start and value < start:
+            raise PydanticCustomError("date_range", "must not be before published_from ({start})",
+                                      {"start": start.isoformat()})
+        return value
 
 
 class TurnIn(BaseModel):

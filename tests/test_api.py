@@ -151,6 +151,17 @@ def test_bad_questions_are_422_naming_the_field(api, body, loc):
     assert len(response.text) < 600 and LONG[:100] not in response.text  # no more than a prefix echoed
 
 
+
+def test_an_inverted_date_range_is_422_naming_published_to(api):
+    dates = {"published_from": "2022-02-01", "published_to": "2022-01-01"}
+    response = api.client.post("/v1/ask", json={"question": NATO, "filters": dates})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "filters", "published_to"]
+    assert error["msg"] == "must not be before published_from (2022-02-01)"
+    same_day = {"published_from": "2022-01-16", "published_to": "2022-01-16"}
+    assert api.client.post("/v1/ask", json={"question": NATO, "filters": same_day}).status_code == 200
+
 @pytest.mark.parametrize(("params", "field"), [
     ({"q": "  "}, "q"), ({"q": "\x00"}, "q"), ({}, "q"), ({"q": LONG}, "q"),
     ({"q": "ok", "top_k": 0}, "top_k"), ({"q": "ok", "mode": "semantic"}, "mode"),
