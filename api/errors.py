@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from rag import RagError
 
-from .models import ErrorOut, scrub
+from .models import PATTERN_MESSAGES, ErrorOut, scrub
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,11 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     # FastAPI's default handler echoes each invalid value whole (`input`) and pydantic's `ctx`.
     detail = []
     for error in exc.errors():
+        message = error["msg"]
+        if error["type"] == "string_pattern_mismatch":
+            message = PATTERN_MESSAGES.get(error["ctx"]["pattern"], message)
         item = {"type": error["type"], "loc": [_short(part, INPUT_PREFIX) for part in error["loc"]],
-                "msg": _short(error["msg"], 300)}
+                "msg": _short(message, 300)}
         if isinstance(error.get("input"), str):
             item["input"] = _short(error["input"], INPUT_PREFIX)
         detail.append(item)

@@ -23,6 +23,13 @@ URL_PATTERN = f"^https?://[A-Za-z0-9.-]+(?::[0-9]{{1,5}})?(?:[/?#][^{_SPACE}]*)?
 MAX_TURNS = 50
 MAX_DOCUMENTS_PER_REQUEST = 100
 DOC_ID_PATTERN = r"^[0-9a-f]{16}$"
+# What a value failing each pattern lacks, in words: pydantic's own message quotes the regex.
+PATTERN_MESSAGES = {
+    HAS_TEXT: "must contain text",
+    QUESTION_PATTERN: "must contain text",
+    URL_PATTERN: "must be an http or https URL with an ASCII host name",
+    DOC_ID_PATTERN: "must be a document id: 16 hexadecimal digits",
+}
 
 Mode = Literal[MODES]  # type: ignore[valid-type]
 
@@ -60,7 +67,14 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
-class RequestBody(BaseModel):
+class StrictIn(BaseModel):
+    """Input that refuses fields it does not define: a misspelt option ("topk") would otherwise be ignored
+    without a word, and the client would never learn that it asked something else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestBody(StrictIn):
     """A top-level request body: strings scrubbed of lone surrogates before validation."""
 
     @model_validator(mode="before")
@@ -69,7 +83,7 @@ class RequestBody(BaseModel):
         return scrub(data)
 
 
-class FiltersIn(BaseModel):
+class FiltersIn(StrictIn):
     source: list[Annotated[str, Field(max_length=200)]] = Field(
         default_factory=list, max_length=50,
         description="Only passages from these sources (case-insensitive exact names, e.g. 'The White House').",
@@ -88,7 +102,7 @@ class FiltersIn(BaseModel):
         return value
 
 
-class TurnIn(BaseModel):
+class TurnIn(StrictIn):
     role: Literal["user", "assistant"] = Field(..., description="Who said it; only the user's turns set the topic.")
     text: str = Field(..., max_length=20_000, description="What was said.")
 
@@ -158,7 +172,7 @@ class AnswerOut(BaseModel):
                                       "months after the newest source), or a name no source mentions.")
 
 
-class DocumentIn(BaseModel):
+class DocumentIn(StrictIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "text": "Russia's deputy foreign minister said the talks had reached a dead end.",
         "title": "Talks in Geneva", "source": "Example News", "url": "https://example.org/geneva",

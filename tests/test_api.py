@@ -152,6 +152,32 @@ def test_bad_questions_are_422_naming_the_field(api, body, loc):
 
 
 
+@pytest.mark.parametrize(("path", "body", "loc"), [
+    ("/v1/ask", {"question": NATO, "topk": 3}, ["body", "topk"]),
+    ("/v1/ask/stream", {"question": NATO, "topk": 3}, ["body", "topk"]),
+    ("/v1/ask", {"question": NATO, "filters": {"sources": ["The White House"]}}, ["body", "filters", "sources"]),
+    ("/v1/ask", {"question": NATO, "conversation": [{"role": "user", "text": "hi", "at": 1}]},
+     ["body", "conversation", 0, "at"]),
+    ("/v1/documents", {"documents": [{"text": "Talks ended."}], "replace": True}, ["body", "replace"]),
+    ("/v1/documents", {"documents": [{"text": "Talks ended.", "date": "2022-01-13"}]}, ["body", "documents", 0, "date"]),
+])
+def test_unknown_fields_are_422_naming_them(api, path, body, loc):
+    response = api.client.post(path, json=body, headers=AUTH)
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [loc]
+
+
+def test_values_failing_a_pattern_are_told_what_is_wrong_in_words(api):
+    for response in (api.client.post("/v1/ask", json={"question": " \t "}), api.client.get("/v1/ask", params={"q": "  "})):
+        assert response.status_code == 422
+        assert [error["msg"] for error in response.json()["detail"]] == ["must contain text"]
+    document = {"text": "\n", "url": "ftp://example.org/talks"}
+    errors = api.client.post("/v1/documents", json={"documents": [document]}, headers=AUTH).json()["detail"]
+    assert {error["loc"][-1]: error["msg"] for error in errors} == {
+        "text": "must contain text", "url": "must be an http or https URL with an ASCII host name"}
+    (error,) = api.client.get("/v1/documents/not-an-id").json()["detail"]
+    assert error["loc"] == ["path", "doc_id"] and error["msg"] == "must be a document id: 16 hexadecimal digits"
+
 def test_an_inverted_date_range_is_422_naming_published_to(api):
     dates = {"published_from": "2022-02-01", "published_to": "2022-01-01"}
     response = api.client.post("/v1/ask", json={"question": NATO, "filters": dates})
