@@ -19,6 +19,7 @@ from rag import Engine
 from rag.embedding import Embedder
 
 from . import errors
+from .body_limit import BodyLimit
 from .deps import EngineSlot, RateLimit, require_key
 from .routes import ask, documents, health, widget
 from .settings import ApiSettings, get_api_settings
@@ -45,11 +46,11 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             tasks.cancel_scope.cancel()
 
     app = FastAPI(title="Crisis sources Q&A", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  max_body_size=settings.max_body_bytes,
                   responses=errors.responses(500))  # any operation can fail unexpectedly
     app.state.settings = settings
     app.state.slot = slot
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # innermost, so metrics count its 413s
 
     # Only the API is limited (probes, metrics and the widget's files are not). A read key is declared
     # only when enforced, so the schema says which operations need one.
