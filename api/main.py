@@ -12,6 +12,7 @@ import anyio
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -45,8 +46,10 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             yield
             tasks.cancel_scope.cancel()
 
-    app = FastAPI(title="Crisis sources Q&A", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  responses=errors.responses(500))  # any operation can fail unexpectedly
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files shipped in fastapi-offline, not
+    # from a CDN, so the documentation shows on a machine without internet access.
+    app = FastAPIOffline(title="Crisis sources Q&A", version="1", description=DESCRIPTION, lifespan=lifespan,
+                         responses=errors.responses(500))  # any operation can fail unexpectedly
     app.state.settings = settings
     app.state.slot = slot
     errors.install(app)
