@@ -1,4 +1,5 @@
-"""Errors as HTTP responses, in one place: 422 naming the field, 503 for the index, a generic 500.
+"""Errors as HTTP responses, in one place: 422 naming the field, 415 for a body not sent as JSON, 503 for the
+index, a generic 500.
 
 Bodies never carry more of the input than a short prefix, nor paths or tracebacks: input may be
 large or hostile, and internals are for the server's log.
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from rag import RagError
 
-from .models import ErrorOut, scrub
+from .models import PATTERN_MESSAGES, ErrorOut, scrub
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ _DESCRIPTIONS = {
     403: "The API key is not one of the configured keys.",
     404: "No such document.",
     413: "The body is larger than the configured limit.",
+    415: "The body is not sent as JSON: send it with `Content-Type: application/json`.",
     429: "Too many requests from this client; `Retry-After` says when to try again.",
     500: "Internal error (details are in the server's log).",
     503: "No index is loaded yet, or it cannot be read.",
@@ -42,10 +44,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     own media type (text/event-stream, text/plain), but error bodies are always JSON.
     """
     json_body = {"application/json": {"schema": ErrorOut.model_json_schema()}}
-    # Starlette answers an over-long Content-Length in plain text before the app sees the request.
-    too_large = json_body | {"text/plain": {"schema": {"type": "string"}}}
-    return {code: {"description": _DESCRIPTIONS[code], "content": too_large if code == 413 else json_body}
-            for code in codes}
+    return {code: {"description": _DESCRIPTIONS[code], "content": json_body} for code in codes}
 
 
 def field_error(loc: tuple[str | int, ...], message: str) -> RequestValidationError:
@@ -68,15 +67,30 @@ def _short(value: Any, limit: int) -> Any:
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # A form or text body is never parsed (FastAPI reads JSON only when the request says it is JSON), so
+    # its fields would all be reported missing: say what to send instead.
+    if _sent_as_other_than_json(request) and any(error["loc"][0] == "body" for error in exc.errors()):
+        return JSONResponse({"detail": "the body must be JSON, sent with Content-Type: application/json"},
+                            status_code=415)
     # FastAPI's default handler echoes each invalid value whole (`input`) and pydantic's `ctx`.
     detail = []
     for error in exc.errors():
+        message = error["msg"]
+        if error["type"] == "string_pattern_mismatch":
+            message = PATTERN_MESSAGES.get(error["ctx"]["pattern"], message)
         item = {"type": error["type"], "loc": [_short(part, INPUT_PREFIX) for part in error["loc"]],
-                "msg": _short(error["msg"], 300)}
+                "msg": _short(message, 300)}
         if isinstance(error.get("input"), str):
             item["input"] = _short(error["input"], INPUT_PREFIX)
         detail.append(item)
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _sent_as_other_than_json(request: Request) -> bool:
+    # A request that declares no type stays a 422: it is usually a body left out, not one of another kind.
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return bool(media) and media != "application/json" and not (media.startswith("application/")
+                                                                 and media.endswith("+json"))
 
 
 async def _method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:

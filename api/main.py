@@ -12,6 +12,7 @@ import anyio
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -19,6 +20,7 @@ from rag import Engine
 from rag.embedding import Embedder
 
 from . import errors
+from .body_limit import BodyLimit
 from .deps import EngineSlot, RateLimit, require_key
 from .routes import ask, documents, health, widget
 from .settings import ApiSettings, get_api_settings
@@ -44,12 +46,14 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
             yield
             tasks.cancel_scope.cancel()
 
-    app = FastAPI(title="Crisis sources Q&A", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  max_body_size=settings.max_body_bytes,
-                  responses=errors.responses(500))  # any operation can fail unexpectedly
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files shipped in fastapi-offline, not
+    # from a CDN, so the documentation shows on a machine without internet access.
+    app = FastAPIOffline(title="Crisis sources Q&A", version="1", description=DESCRIPTION, lifespan=lifespan,
+                         responses=errors.responses(500))  # any operation can fail unexpectedly
     app.state.settings = settings
     app.state.slot = slot
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # innermost, so metrics count its 413s
 
     # Only the API is limited (probes, metrics and the widget's files are not). A read key is declared
     # only when enforced, so the schema says which operations need one.

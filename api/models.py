@@ -7,7 +7,8 @@ import re
 from dataclasses import asdict
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from rag import MAX_QUESTION_CHARS, MAX_TOP_K, MODES, Engine
 
@@ -22,6 +23,13 @@ URL_PATTERN = f"^https?://[A-Za-z0-9.-]+(?::[0-9]{{1,5}})?(?:[/?#][^{_SPACE}]*)?
 MAX_TURNS = 50
 MAX_DOCUMENTS_PER_REQUEST = 100
 DOC_ID_PATTERN = r"^[0-9a-f]{16}$"
+# What a value failing each pattern lacks, in words: pydantic's own message quotes the regex.
+PATTERN_MESSAGES = {
+    HAS_TEXT: "must contain text",
+    QUESTION_PATTERN: "must contain text",
+    URL_PATTERN: "must be an http or https URL with an ASCII host name",
+    DOC_ID_PATTERN: "must be a document id: 16 hexadecimal digits",
+}
 
 Mode = Literal[MODES]  # type: ignore[valid-type]
 
@@ -59,7 +67,14 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
-class RequestBody(BaseModel):
+class StrictIn(BaseModel):
+    """Input that refuses fields it does not define: a misspelt option ("topk") would otherwise be ignored
+    without a word, and the client would never learn that it asked something else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestBody(StrictIn):
     """A top-level request body: strings scrubbed of lone surrogates before validation."""
 
     @model_validator(mode="before")
@@ -68,7 +83,7 @@ class RequestBody(BaseModel):
         return scrub(data)
 
 
-class FiltersIn(BaseModel):
+class FiltersIn(StrictIn):
     source: list[Annotated[str, Field(max_length=200)]] = Field(
         default_factory=list, max_length=50,
         description="Only passages from these sources (case-insensitive exact names, e.g. 'The White House').",
@@ -76,8 +91,18 @@ class FiltersIn(BaseModel):
     published_from: IsoDate | None = Field(None, description="Only documents published on or after this date.")
     published_to: IsoDate | None = Field(None, description="Only documents published on or before this date.")
 
+    @field_validator("published_to")
+    @classmethod
+    def _not_before_from(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        # An inverted range matches nothing: almost surely the two dates swapped, not a question to answer.
+        start = info.data.get("published_from")
+        if value and start and value < start:
+            raise PydanticCustomError("date_range", "must not be before published_from ({start})",
+                                      {"start": start.isoformat()})
+        return value
 
-class TurnIn(BaseModel):
+
+class TurnIn(StrictIn):
     role: Literal["user", "assistant"] = Field(..., description="Who said it; only the user's turns set the topic.")
     text: str = Field(..., max_length=20_000, description="What was said.")
 
@@ -147,7 +172,7 @@ class AnswerOut(BaseModel):
                                       "months after the newest source), or a name no source mentions.")
 
 
-class DocumentIn(BaseModel):
+class DocumentIn(StrictIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "text": "Russia's deputy foreign minister said the talks had reached a dead end.",
         "title": "Talks in Geneva", "source": "Example News", "url": "https://example.org/geneva",

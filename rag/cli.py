@@ -141,6 +141,9 @@ def ask_command(question, index_dir, top_k, mode, source, published_from, publis
 
     if (question is None) == (questions_file is None):
         raise click.UsageError("give a QUESTION or --file, not both")
+    if published_from and published_to and published_to < published_from:
+        raise click.BadParameter(f"{published_to:%Y-%m-%d} is before --from {published_from:%Y-%m-%d}",
+                                 param_hint="'--to'")
     engine = Engine.open(index_dir)
     filters = Filters(tuple(source), _date(published_from), _date(published_to))
     options = dict(top_k=top_k, mode=mode, filters=filters, group_by="source" if by_source else None, per_group=per_source)

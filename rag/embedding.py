@@ -25,7 +25,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import sys  # noqa: E402
 import uuid  # noqa: E402
+import warnings  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Iterator, Sequence  # noqa: E402
@@ -268,7 +270,11 @@ def _export(folder: ModelFolder, out: Path) -> None:
     import torch
     from onnxruntime.transformers.optimizer import optimize_model
     from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging as transformers_logging
 
+    # The first start pauses here (10 s on 2 cores): say why, once, in place of the libraries' noise.
+    print("preparing the model for fast inference, once, about 10 s", file=sys.stderr, flush=True)
+    transformers_logging.disable_progress_bar()
     # Eager attention traces to plain ops that the optimiser fuses into its Attention kernel.
     model = AutoModel.from_pretrained(str(folder.transformer), local_files_only=True, attn_implementation="eager").eval()
 
@@ -285,7 +291,13 @@ def _export(folder: ModelFolder, out: Path) -> None:
     axes = {name: {0: "batch", 1: "tokens"} for name in (*ONNX_INPUTS, "last_hidden_state")}
     raw = out.with_name(out.name + ".raw")
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), warnings.catch_warnings():
+            # The tracer warns of Python branches on tensor values, the exporter of how it spells an indexing
+            # op: neither changes this graph, whose vectors the tests compare with torch's. The exporter's
+            # deprecation is of the TorchScript exporter itself, chosen on purpose (below).
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx\.")
             # The TorchScript exporter: the dynamo one needs onnxscript and is far slower for the same graph.
             torch.onnx.export(LastHiddenState(), example, str(raw), input_names=list(ONNX_INPUTS),
                               output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)

@@ -32,6 +32,13 @@ def test_ask_says_why_the_sources_cannot_answer(seed_index):
                                     "they cannot report what happened in February 2022.")
 
 
+def test_ask_refuses_an_inverted_date_range(tmp_path):
+    command = ["ask", "--index", str(tmp_path), "--from", "2022-02-01", "--to", "2022-01-01", QUESTION]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2  # a usage error, found before any index is opened
+    assert "Invalid value for '--to': 2022-01-01 is before --from 2022-02-01" in result.output
+
+
 def test_ask_notes_a_name_no_source_mentions(seed_index):
     question = "Why does Russia object to NATO expansion, according to Zubrowski?"
     result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), question])

@@ -1,10 +1,11 @@
 """The ONNX backends give the torch model's vectors (fp32) or close to them (int8), offline."""
 
+import warnings
 
 import numpy as np
 import pytest
 
-from rag.embedding import INT8_SUFFIX, Embedder
+from rag.embedding import INT8_SUFFIX, Embedder, ModelFolder, bundled_model_path, onnx_model
 from rag.errors import RagError
 from rag.sentences import sentence_spans
 
@@ -66,3 +67,15 @@ def test_wordpieces_are_counted_alike(embedder, onnx):
 def test_unknown_backend_is_refused():
     with pytest.raises(RagError, match="backend"):
         Embedder(backend="tensorrt")
+
+
+def test_the_first_export_prints_one_line_and_no_warnings(tmp_path, capfd):
+    folder = ModelFolder.read(bundled_model_path())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exported = onnx_model(folder, quantized=False, cache=tmp_path)
+        assert onnx_model(folder, quantized=False, cache=tmp_path) == exported  # the cached file, not again
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+    out, err = capfd.readouterr()
+    assert out == "" and err == "preparing the model for fast inference, once, about 10 s\n"
+    assert exported.stat().st_size > 0

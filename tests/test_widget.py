@@ -3,6 +3,7 @@ source text shown as inert text. Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -35,6 +36,16 @@ def test_widget_script_and_demo_page_are_served(api):
     page = api.client.get("/")
     assert page.headers["content-type"].startswith("text/html") and 'src="/widget.js"' in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_api_documentation_loads_only_files_the_service_serves(api, path):
+    page = api.client.get(path)
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]*)"', page.text)
+    assert assets and all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+    for url in assets:
+        assert api.client.get(url).status_code == 200, url
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +85,26 @@ def ask(page, question: str, answers: int) -> None:
     page.locator(".turn").nth(answers - 1).locator(".passage").first.wait_for()
     page.wait_for_function("() => !document.querySelector('[data-crisis-qa]').shadowRoot"
                            ".querySelector('form button').disabled")
+
+
+@browser_test
+@pytest.mark.parametrize(("path", "operation", "tried_outside"), [
+    ("/docs", ".opblock", []),  # nothing at all from outside
+    # ReDoc's footer shows Redocly's logo from their site; without it the page is whole.
+    ("/redoc", "[data-section-id^='operation/']", ["https://cdn.redoc.ly/redoc/logo-mini.svg"]),
+])
+def test_the_api_documentation_renders_without_internet(browser, api, path, operation, tried_outside):
+    page = browser.new_page()
+    outside: list[str] = []
+    page.route(re.compile(r"^(?!http://127\.0\.0\.1:)"),
+               lambda route: (outside.append(route.request.url), route.abort()))
+    page.goto(api.url + path)
+    page.locator(operation).first.wait_for(timeout=20_000)
+    assert page.locator(operation).count() >= 5  # the operations of the schema, drawn
+    assert set(outside) <= set(tried_outside)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"api-{path.strip('/')}.png"))
+    page.close()
 
 
 @browser_test

@@ -40,7 +40,7 @@ def answer_body(body: AskIn, engine: EngineDep) -> AnswerOut:
     return answer(engine, body, ("body", {}))
 
 
-@router.post("/ask", summary="Ask a question", responses=responses(400, 413))
+@router.post("/ask", summary="Ask a question", responses=responses(400, 413, 415))
 async def ask(result: Annotated[AnswerOut, Depends(answer_body)]) -> AnswerOut:  # async: no thread hop to return it
     """The passages that answer the question, best first, each with its citation and supporting sentence:
     the same JSON as `rag ask --json`, plus `searched`."""
@@ -61,7 +61,7 @@ def ask_get(
 
 
 @router.post("/ask/stream", response_class=EventSourceResponse, summary="Ask, streaming passages",
-             responses=responses(400, 413))
+             responses=responses(400, 413, 415))
 def ask_stream(result: Annotated[AnswerOut, Depends(answer_body)]) -> Iterator[ServerSentEvent]:
     """Server-Sent Events: a `passage` event per passage (a `PassageOut`), best first, then an `answer`
     event with the whole result (an `AnswerOut`, passages included)."""
