@@ -32,7 +32,7 @@ from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
 from .segment import dense_text
 from .settings import Settings, get_settings
 from .spelling import spellings
-from .storage import DocumentSummary, Hits, Scope, SentenceRow, Store
+from .storage import DocumentSummary, Hits, Scope, SentenceRow, Store, StoreStats
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,7 @@ class Engine:
             raise BadQuery(f"per_group: must be between 1 and {MAX_TOP_K}, got {per_group}")
         store = self._store  # one snapshot for the whole request, even if a reload happens meanwhile
         stats = store.stats()
+        _check_filters(filters, stats)
         scope = Scope.of(filters)
         passages: list[Passage] = []
         groups: list[SourceGroup] = []
@@ -174,7 +175,7 @@ class Engine:
         if beyond:
             note = (f"The sources end on {stats.date_range[1].isoformat()}; they cannot report what happened "
                     f"in {beyond:%B %Y}.")
-        elif stats.chunks and (scope.everything or store.count(scope)):
+        elif stats.chunks and (scope.everything or _in_scope(store, scope, filters)):
             query = self._embed_question(question)
             if group_by == "source":
                 passages, groups, not_addressed = self._by_source(store, question, query, mode, scope, per_group)
@@ -379,6 +380,31 @@ def _check_question(question: str) -> str:
     if len(question) > MAX_QUESTION_CHARS:
         raise BadQuery(f"question: at most {MAX_QUESTION_CHARS} characters, got {len(question)}")
     return question
+
+
+def _check_filters(filters: Filters | None, stats: StoreStats) -> None:
+    """An inverted date range or a source the index does not have would only decline: say so instead."""
+    if not filters:
+        return
+    if filters.published_from and filters.published_to and filters.published_from > filters.published_to:
+        raise BadQuery(f"published_to: must not be before published_from ({filters.published_from.isoformat()})")
+    known = {count.source.casefold() for count in stats.sources}
+    missing = [name for name in filters.source if name.casefold() not in known]
+    if missing:
+        names = ", ".join(repr(count.source) for count in stats.sources if count.source) or "none"
+        raise BadQuery(f"source: the index has no source named {_listed([repr(m) for m in missing])} (it has {names})")
+
+
+def _in_scope(store: Store, scope: Scope, filters: Filters) -> bool:
+    """True when some chunk is inside the filters; a date range that holds no document is a bad filter."""
+    if store.count(scope):
+        return True
+    if filters.published_from or filters.published_to:
+        span = store.stats().date_range
+        where = f" (the sources span {span[0].isoformat()} to {span[1].isoformat()})" if span else ""
+        raise BadQuery(f"published_from: no document{' of these sources' if filters.source else ''} "
+                       f"is published in this date range{where}")
+    return False
 
 
 def _listed(words: list[str]) -> str:

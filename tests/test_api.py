@@ -115,8 +115,12 @@ def test_filters_restrict_sources_and_dates(api):
     assert wire["passages"] and {p["source"] for p in wire["passages"]} == {"Example Wire"}
     early = api.client.post("/v1/ask", json=question | {"filters": {"published_to": "2022-01-17"}}).json()
     assert all(p["published"] <= "2022-01-17" for p in early["passages"])
-    future = api.client.post("/v1/ask", json=question | {"filters": {"published_from": "2031-01-01"}}).json()
-    assert future["abstained"] and future["passages"] == [] and future["note"] == ""
+    future = api.client.post("/v1/ask", json=question | {"filters": {"published_from": "2031-01-01"}})
+    assert future.status_code == 422 and future.json()["detail"][0]["loc"] == ["body", "filters", "published_from"]
+    assert "no document is published in this date range (the sources span" in future.json()["detail"][0]["msg"]
+    unknown = api.client.post("/v1/ask", json=question | {"filters": {"source": ["Example Wire", "Pravda"]}})
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "filters", "source"]
+    assert "no source named 'Pravda' (it has " in unknown.json()["detail"][0]["msg"]
     later = api.client.post("/v1/ask", json={"question": "Which drills were held in Belarus in May 2022?"}).json()
     assert later["abstained"] and later["note"].endswith("they cannot report what happened in May 2022.")
 
@@ -330,8 +334,7 @@ def test_a_body_not_sent_as_json_is_told_to_send_json(api, path):
     assert form.status_code == 415 and form.json() == refusal
     text = api.client.post(path, content=json.dumps({"question": NATO}), headers=AUTH | {"Content-Type": "text/plain"})
     assert text.status_code == 415 and text.json() == refusal
-    if path.startswith("/v1/ask"):  # (api/routes/documents.py does not list 415 yet)
-        assert "415" in api.client.get("/openapi.json").json()["paths"][path]["post"]["responses"]
+    assert "415" in api.client.get("/openapi.json").json()["paths"][path]["post"]["responses"]
 
 
 def test_too_many_requests_from_one_client_are_429(serve):

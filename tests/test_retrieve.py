@@ -71,7 +71,15 @@ def test_source_and_date_filters(two_source_engine):
     assert ask(Filters(source=("agency a",))) == {"Wire A"}
     assert ask(Filters(published_from=dt.date(2022, 2, 1))) == {"Wire B", "Kyiv"}
     assert ask(Filters(published_to=dt.date(2022, 2, 20), source=("Agency B",))) == {"Wire B"}
-    assert two_source_engine.ask("sanctions", filters=Filters(source=("Nobody",))).abstained
+    # Filters that could only decline are refused, naming the field: a source the index does not have, a
+    # range that holds no document, an inverted range.
+    with pytest.raises(BadQuery, match="^source: the index has no source named 'Nobody' \\(it has 'Agency A', 'Agency B'\\)"):
+        two_source_engine.ask("sanctions", filters=Filters(source=("Nobody",)))
+    with pytest.raises(BadQuery, match="^published_from: no document of these sources is published in this date range"):
+        two_source_engine.ask("sanctions", filters=Filters(source=("Agency A",), published_from=dt.date(2022, 3, 1)))
+    with pytest.raises(BadQuery, match="^published_to: must not be before published_from"):
+        two_source_engine.ask("sanctions", filters=Filters(published_from=dt.date(2022, 3, 1),
+                                                           published_to=dt.date(2022, 2, 1)))
 
 
 def test_copies_of_a_passage_are_returned_once(two_source_engine):

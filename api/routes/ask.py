@@ -17,6 +17,9 @@ from ..models import QUESTION_PATTERN, AnswerOut, AskIn, FiltersIn, Mode
 router = APIRouter(prefix="/v1", tags=["ask"])
 
 
+FILTER_FIELDS = ("source", "published_from", "published_to")
+
+
 def answer(engine: Engine, body: AskIn, where: tuple[str, dict[str, str]]) -> AnswerOut:
     """Resolve a follow-up, ask the engine, and say what was searched.
 
@@ -31,7 +34,8 @@ def answer(engine: Engine, body: AskIn, where: tuple[str, dict[str, str]]) -> An
     except BadQuery as exc:  # its message starts with the field's name
         field, _, message = str(exc).partition(": ")
         location, renamed = where
-        raise field_error((location, renamed.get(field, field)), message) from None
+        place = ("filters", field) if field in FILTER_FIELDS else (renamed.get(field, field),)
+        raise field_error((location, *place), message) from None
     return AnswerOut(**{**result.to_dict(), "question": body.question, "searched": result.question})
 
 
