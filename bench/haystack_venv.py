@@ -22,14 +22,26 @@ TORCH = "torch==2.13.0"
 PACKAGES = ("haystack-ai>=2.24,<3", "sentence-transformers-haystack>=2.0")
 
 
+class Unavailable(RuntimeError):
+    """Haystack's venv could not be made (no network, no index, no venv module): the comparison is skipped."""
+
+
 def ensure_venv() -> Path:
     marker = VENV / ".installed"
     if not marker.exists():
         print(f"  creating {VENV} (Haystack, for comparison only)", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        pip = [str(PYTHON), "-m", "pip", "install", "-qq"]
-        subprocess.run([*pip, TORCH], check=True)
-        subprocess.run([*pip, *PACKAGES], check=True)
+        pip = [str(PYTHON), "-m", "pip", "install", "-qq", "--retries", "2", "--timeout", "30"]
+        step = "python -m venv"
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True)
+            step = f"pip install {TORCH}"
+            subprocess.run([*pip, TORCH], check=True, capture_output=True)
+            step = f"pip install {' '.join(PACKAGES)}"
+            subprocess.run([*pip, *PACKAGES], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            error = getattr(exc, "stderr", b"") or b""
+            last = error.decode(errors="replace").strip().splitlines()[-1:] or [str(exc)]
+            raise Unavailable(f"could not install Haystack into {VENV} ({step}: {last[0][:200]})") from None
         marker.touch()
     return PYTHON
 

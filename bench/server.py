@@ -18,10 +18,12 @@ def main() -> None:
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--backend", choices=BACKENDS, default="onnx")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api-key", default="", help="a key allowed to add and delete documents (none: writes refused)")
     args = parser.parse_args()
     engine = Engine.open(args.index, embedder=Embedder(backend=args.backend))
     # The default per-client rate limit would refuse a benchmark's requests; the limiter itself still runs.
-    app = create_app(ApiSettings(rate_limit="1000000/second"), engine=engine)
+    settings = ApiSettings(rate_limit="1000000/second", api_keys=[args.api_key] if args.api_key else [])
+    app = create_app(settings, engine=engine)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

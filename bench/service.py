@@ -32,13 +32,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(index: Path, backend: str) -> Iterator[tuple[str, float]]:
-    """A running server over ``index``: (base URL, seconds from process start to its first answer)."""
+def server(index: Path, backend: str, api_key: str = "") -> Iterator[tuple[str, float]]:
+    """A running server over ``index``: (base URL, seconds from process start to its first answer). With
+    ``api_key``, that key may add and delete documents."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "bench.server", "--index", str(index), "--backend", backend,
-                                "--port", str(port)], cwd=Path(__file__).resolve().parent.parent)
+    command = [sys.executable, "-m", "bench.server", "--index", str(index), "--backend", backend, "--port", str(port)]
+    process = subprocess.Popen(command + (["--api-key", api_key] if api_key else []),
+                               cwd=Path(__file__).resolve().parent.parent)
     try:
         while not _ready(url):
             if process.poll() is not None:
@@ -84,6 +86,29 @@ class _Client:
 
     def close(self) -> None:
         self._connection.close()
+
+
+class Writer(_Client):
+    """One keep-alive connection adding (POST /v1/documents) and deleting documents with an API key."""
+
+    def __init__(self, url: str, api_key: str) -> None:
+        super().__init__(url)
+        self._headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
+
+    def _call(self, method: str, path: str, body: str | None, expected: int) -> bytes:
+        self._connection.request(method, path, body, self._headers)
+        response = self._connection.getresponse()
+        content = response.read()
+        if response.status != expected:
+            raise RuntimeError(f"{method} {path} answered {response.status}: {content[:200]!r}")
+        return content
+
+    def add(self, document: dict) -> dict:
+        """POST one document (the API's fields); the service's answer (doc_ids, embedded, index)."""
+        return json.loads(self._call("POST", "/v1/documents", json.dumps({"documents": [document]}), 201))
+
+    def delete(self, doc_id: str) -> None:
+        self._call("DELETE", f"/v1/documents/{doc_id}", None, 204)
 
 
 def latencies(url: str, questions: Sequence[str], rounds: int) -> Timings:
