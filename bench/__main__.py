@@ -335,13 +335,14 @@ def table(r: dict) -> str:
     lines = [f"{m['cpus']} cores ({m['processor']}), load {m['load_average']:.1f} at start; service backend {m['backend']}; "
              f"{m['questions']} questions x {m['rounds']} rounds",
              f"data: {r['data']['description']}; questions of {', '.join(r['data']['question_sets'])}", ""]
-    lines.append(f"{'HTTP POST /v1/ask, hybrid, 1 client':40} " + "".join(f"{k:>10}" for k in r["ask_p50_ms"]))
-    lines.append(f"{'  chunks':40} " + "".join(f"{v:>10}" for v in r["chunks"].values()))
-    lines.append(f"{'  FAISS index kind':40} " + "".join(f"{v:>10}" for v in r["index_kind"].values()))
-    lines.append(f"{'  p50 ms':40} " + "".join(f"{v:>10.1f}" for v in r["ask_p50_ms"].values()))
-    lines.append(f"{'  p99 ms':40} " + "".join(f"{v:>10.1f}" for v in r["ask_p99_ms"].values()))
-    lines.append(f"{'  index on disk, bytes/chunk':40} " + "".join(f"{v:>10}" for v in r["generation_bytes_per_chunk"].values()))
-    lines.append(f"{'  segments (all shards)':40} " + "".join(f"{v:>10}" for v in r["segments"].values()))
+    w = max(10, *(len(k) + 2 for k in r["ask_p50_ms"]))  # column width
+    lines.append(f"{'HTTP POST /v1/ask, hybrid, 1 client':40} " + "".join(f"{k:>{w}}" for k in r["ask_p50_ms"]))
+    lines.append(f"{'  chunks':40} " + "".join(f"{v:>{w}}" for v in r["chunks"].values()))
+    lines.append(f"{'  FAISS index kind':40} " + "".join(f"{v:>{w}}" for v in r["index_kind"].values()))
+    lines.append(f"{'  p50 ms':40} " + "".join(f"{v:>{w}.1f}" for v in r["ask_p50_ms"].values()))
+    lines.append(f"{'  p99 ms':40} " + "".join(f"{v:>{w}.1f}" for v in r["ask_p99_ms"].values()))
+    lines.append(f"{'  index on disk, bytes/chunk':40} " + "".join(f"{v:>{w}}" for v in r["generation_bytes_per_chunk"].values()))
+    lines.append(f"{'  segments (all shards)':40} " + "".join(f"{v:>{w}}" for v in r["segments"].values()))
     lines.append("")
     lines.append("query embedding p50 ms: " + ", ".join(f"{k} {v:.2f}" for k, v in r["embed_query_p50_ms_by_backend"].items())
                  + f"; int8 cosine to fp32 min {r['int8_cosine_vs_fp32']['min']}, mean {r['int8_cosine_vs_fp32']['mean']}")

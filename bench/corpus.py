@@ -66,8 +66,7 @@ class Data:
     def describe(self) -> str:
         if self.team:
             return f"team data at {self.folder}: White House crisis briefings, sentences of every crisis source"
-        return (f"shipped data ({self.folder} absent): the corpus/ article, sentences of corpus/ and seeds/, "
-                f"questions of the sets whose corpus is there")
+        return f"shipped data ({self.folder} absent): the corpus/ article, sentences of corpus/ and seeds/"
 
     def real_subset(self, documents: int) -> list[Document]:
         """The first ``documents`` White House crisis briefings (the set the dev questions are about), or the
