@@ -22,12 +22,14 @@ from .dates import after_the_sources, date_windows
 from .errors import BadQuery, IndexNotFound
 from .fusion import normalised, score_fusion
 from .index import BuildReport, IndexConfig, open_index
+from .features import Candidates, candidate_features
 from .lexical import idf_weights, tokenize, unknown
 from .names import names
 from .answers import expected_answer, only_attribution
 from .sides import asks_each_side
 from .speakers import asked_speaker, names_speaker
 from .rerank import late_interaction
+from .reranking import load_reranker
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
 from .segment import dense_text
 from .settings import Settings, get_settings
@@ -67,6 +69,7 @@ class Engine:
         self._beside = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="rag-bm25")
         self._merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-merge")
         self.index = open_index(self.index_dir, self.config, settings.index_kind, settings.embed_batch_size)
+        self.reranker = load_reranker(settings.reranker)
         self._store = self.index.open()
 
     @classmethod
@@ -257,11 +260,21 @@ class Engine:
         return mean / np.linalg.norm(mean)
 
     def _rank(self, store: Store, question, query, mode, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+        if mode not in FUSED:
+            return self._search(store, question, query, mode, scope, min(self.settings.candidates, store.stats().chunks))[0]
+        rows, scores, context = self._fused(store, question, query, mode, scope)
+        if mode == "rerank":
+            return self._reread(store, question, rows, scores)
+        if self.reranker is not None:
+            return self._rerank(question, self._candidates(store, question, query, rows, scores, *context), rows, scores)
+        return rows, scores
+
+    def _fused(self, store: Store, question, query, mode, scope: Scope):
+        """The fused ranking, and what a reranker's features need of how it was made: the question's own
+        dense and BM25 lists, the date windows it names, the speaker it asks for."""
         stats = store.stats()
         k = min(self.settings.candidates, stats.chunks)
         lists = self._search(store, question, query, mode, scope, k)
-        if mode not in FUSED:
-            return lists[0]
         # A date in the question ("the January 8 call") also searches the documents published then, since
         # that cue sits in their metadata, not in the passage.
         windows = date_windows(question, *stats.date_range) if stats.date_range else []
@@ -274,7 +287,31 @@ class Engine:
         speaker = asked_speaker(question)
         if speaker:
             rows, scores = self._heard_from(store, speaker, rows, scores)
-        return self._reread(store, question, rows, scores) if mode == "rerank" else (rows, scores)
+        return rows, scores, (lists[0], lists[1], windows, speaker)
+
+    def candidates(self, question: str, filters: Filters | None = None) -> Candidates:
+        """The hybrid ranking's best ``RAG_RERANK_DEPTH`` candidates with the reranker's features, before it
+        reorders them: what `python -m evals.tune` trains on, exactly as a question sees it."""
+        store = self._store
+        query = self._embed_question(question)
+        rows, scores, context = self._fused(store, question, query, "hybrid", Scope.of(filters))
+        return self._candidates(store, question, query, rows, scores, *context)
+
+    def _candidates(self, store, question, query, rows, scores, dense, lexical, windows, speaker) -> Candidates:
+        depth = self.settings.rerank_depth
+        return candidate_features(store, question, query, rows[:depth], scores[:depth], dense, lexical, windows, speaker)
+
+    def _rerank(self, question: str, candidates: Candidates, rows: np.ndarray,
+                scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates in the reranker's order with its scores, then the rest of the fused ranking as it
+        was, its scores shifted to stay below them."""
+        head = len(candidates.ids)
+        if head < 2:
+            return rows, scores
+        learned = self.reranker.rank(question, candidates)
+        order = np.argsort(-learned, kind="stable")
+        tail = learned.min() - (scores[head - 1] - scores[head:])
+        return np.concatenate([candidates.ids[order], rows[head:]]), np.concatenate([learned[order], tail])
 
     def _heard_from(self, store: Store, surname, rows, scores) -> tuple[np.ndarray, np.ndarray]:
         """A question for someone's own words ("what did Putin tell...") fuses one more ranking: the best

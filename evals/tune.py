@@ -1,0 +1,147 @@
+"""``python -m evals.tune``: train the learned reranker (rag/reranking.py) and choose it on analyst questions.
+
+1. Mine the reporters' questions and the answers that follow them from the White House briefings
+   (rag/mining.py), and index the briefings with those questions blanked out, so that a mined question
+   finds its answer as an analyst's would: by what the answer says, not by its own words standing next
+   to it.
+2. Ask each mined question (a seeded sample) through the real hybrid pipeline; its best candidates, with
+   the features a question sees at query time, are labelled by where the answer is (2: the chunk where
+   the answer starts; 1: a chunk holding more of it; 0: any other, of that briefing or another).
+3. Train LightGBM LambdaMART models over a small grid, and keep the one with the best hit@3 on the
+   validation set (evals/tuning_validation.jsonl: analyst questions written for tuning, never a test
+   set), if it beats the hybrid ranking without a reranker there; else say so and write nothing.
+
+The evals/ test sets are never read here. Needs the team data (../shared/data/crisis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rag import Engine, build_index, read_paths
+from rag.embedding import Embedder
+from rag.features import FEATURES
+from rag.mining import mine_pairs, without_questions
+from rag.reranking import SHIPPED
+from rag.retrieve import index_config
+from rag.settings import get_settings
+
+from .runner import cached_index, judge, score_mode
+from .sets import check_evidence, load_set
+
+ROOT = Path(__file__).resolve().parent.parent
+BRIEFINGS = ROOT.parent / "shared" / "data" / "crisis" / "wh_briefings" / "wh_2021-09_to_2022-03_crisis.jsonl"
+ANSWER_WINDOW = 600  # characters of an answer turn whose chunks count as holding the answer
+GRID = [
+    {"num_leaves": 7, "n_estimators": 150, "learning_rate": 0.05, "min_child_samples": 50},
+    {"num_leaves": 15, "n_estimators": 300, "learning_rate": 0.05, "min_child_samples": 50},
+    {"num_leaves": 31, "n_estimators": 300, "learning_rate": 0.03, "min_child_samples": 100},
+]
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def training_data(work: Path, embedder: Embedder, questions: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    settings = get_settings()
+    documents = read_paths([BRIEFINGS], settings.source_by_host)
+    mined = [(without_questions(doc, pairs), pairs) for doc in documents for pairs in [mine_pairs(doc)]]
+    blanked = [doc for doc, _ in mined]
+    report = build_index(work / "mining-index", blanked, embedder, index_config(settings, embedder).chunker,
+                         batch_size=settings.embed_batch_size)
+    log(f"mining index: {report.documents} briefings, {report.chunks} chunks ({report.embedded} embedded)")
+    pairs = [(doc.doc_id, pair) for doc, doc_pairs in mined for pair in doc_pairs]
+    random.Random(seed).shuffle(pairs)
+    engine = Engine.open(work / "mining-index", settings=settings.model_copy(update={"reranker": "none"}),
+                         embedder=embedder)
+    features, labels, groups = [], [], []
+    started = time.perf_counter()
+    for doc_id, pair in pairs[:questions]:
+        candidates = engine.candidates(pair.question)
+        window = (pair.answer_start, min(pair.answer_end, pair.answer_start + ANSWER_WINDOW))
+        grades = [2 if ref.doc_id == doc_id and ref.start <= pair.answer_start < ref.end else
+                  1 if ref.doc_id == doc_id and ref.start < window[1] and ref.end > window[0] else 0
+                  for ref in engine.store.chunks(candidates.ids)]
+        if not any(grades):  # the answer is not among the candidates: nothing to learn about ordering
+            continue
+        features.append(candidates.features)
+        labels.extend(grades)
+        groups.append(len(grades))
+    log(f"{len(groups)} of {min(questions, len(pairs))} mined questions have their answer among the candidates "
+        f"({time.perf_counter() - started:.0f} s)")
+    return np.vstack(features), np.array(labels), groups
+
+
+def validate(model: Path | None, embedder: Embedder, validation: Path, cache: Path) -> dict:
+    eval_set = load_set(validation)
+    settings = get_settings()
+    documents = read_paths(eval_set.corpus_paths(), settings.source_by_host)
+    check_evidence(eval_set, documents)
+    index = cached_index(eval_set.corpus_paths(), documents, cache, embedder, "corpus", settings)
+    engine = Engine.open(index, settings=settings.model_copy(update={"reranker": str(model) if model else "none"}),
+                         embedder=embedder)
+    sources = len(engine.store.stats().sources)
+    outcomes = [judge(item, engine.ask(item.question, 10, "hybrid"), sources) for item in eval_set.items]
+    scores = score_mode(eval_set.items, outcomes, "hybrid")
+    return {"hit@1": scores.hit[1], "hit@3": scores.hit[3], "hit@5": scores.hit[5], "hit@10": scores.hit[10],
+            "mrr": scores.mrr, "sentence_hit@3": scores.sentence_hit[3], "latency_p50_ms": scores.latency_p50,
+            "abstain_recall": scores.abstain_recall, "answerable_abstained": scores.answerable_abstained}
+
+
+def main() -> None:
+    import lightgbm
+
+    parser = argparse.ArgumentParser(prog="python -m evals.tune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=1500, help="mined questions to train on")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--validation", type=Path, default=ROOT / "evals" / "tuning_validation.jsonl")
+    parser.add_argument("--work", type=Path, default=ROOT / "artifacts" / "tune")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / "artifacts" / "eval-index")
+    parser.add_argument("--out", type=Path, default=SHIPPED)
+    args = parser.parse_args()
+    if not BRIEFINGS.exists():
+        sys.exit(f"{BRIEFINGS}: not found; tuning needs the team data beside the repository")
+    args.work.mkdir(parents=True, exist_ok=True)
+    embedder = Embedder(backend=get_settings().embed_backend)
+    started = time.perf_counter()
+    x, y, groups = training_data(args.work, embedder, args.questions, args.seed)
+    mined_s = time.perf_counter() - started
+    baseline = validate(None, embedder, args.validation, args.cache_dir)
+    log(f"validation without a reranker: {baseline}")
+    best = None
+    for params in GRID:
+        started = time.perf_counter()
+        model = lightgbm.LGBMRanker(objective="lambdarank", random_state=args.seed, n_jobs=2, verbose=-1, **params)
+        model.fit(x, y, group=groups)
+        path = args.work / f"candidate-{len(params)}-{params['num_leaves']}-{params['n_estimators']}.txt"
+        model.booster_.save_model(str(path))
+        figures = validate(path, embedder, args.validation, args.cache_dir)
+        log(f"{params}: trained in {time.perf_counter() - started:.1f} s; validation {figures}")
+        if best is None or (figures["hit@3"], figures["mrr"]) > (best[1]["hit@3"], best[1]["mrr"]):
+            best = (path, figures, params)
+    path, figures, params = best
+    if (figures["hit@3"], figures["mrr"]) <= (baseline["hit@3"], baseline["mrr"]):
+        log("no model beats the hybrid ranking on the validation set: nothing written")
+        return
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(path.read_text())
+    args.out.with_suffix(".json").write_text(json.dumps({
+        "features": list(FEATURES), "params": params, "trained_on": f"{len(groups)} questions mined from {BRIEFINGS.name} "
+        f"(US federal government works, public domain), answers labelled by position", "seed": args.seed,
+        "mining_and_features_s": round(mined_s, 1), "validation_set": args.validation.name,
+        "validation": figures, "validation_without_reranker": baseline,
+    }, indent=1) + "\n")
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The reranker stage: a LightGBM model over the candidates' features reorders the hybrid ranking; any
+model file can be named; a file that is not one is a clear error."""
+
+import json
+
+import lightgbm
+import numpy as np
+import pytest
+
+from rag import Engine, RagError
+from rag.features import FEATURES
+
+QUESTION = "Why does Russia object to NATO expansion?"
+
+
+def train(path, features: np.ndarray, labels: np.ndarray, groups: list[int]) -> None:
+    model = lightgbm.LGBMRanker(objective="lambdarank", n_estimators=30, min_child_samples=1, verbose=-1)
+    model.fit(features, labels, group=groups)
+    model.booster_.save_model(str(path))
+
+
+def test_a_learned_model_reorders_the_candidates_as_it_was_taught(tmp_path, seed_index, settings, embedder):
+    plain = Engine.open(seed_index, settings=settings.model_copy(update={"reranker": "none"}), embedder=embedder)
+    candidates = plain.candidates(QUESTION)
+    assert candidates.features.shape == (len(candidates.ids), len(FEATURES)) and len(candidates.ids) > 5
+    # Taught that the lower a candidate's fused score, the better: the order it gives must be the reverse.
+    fused = candidates.features[:, FEATURES.index("fused")]
+    labels = np.argsort(np.argsort(-fused)) * 3 // len(fused)
+    train(tmp_path / "reverse.txt", np.vstack([candidates.features] * 5), np.tile(labels, 5), [len(labels)] * 5)
+    learned = Engine.open(seed_index, settings=settings.model_copy(update={"reranker": str(tmp_path / "reverse.txt"),
+                                                                           "abstain_below": -1.0}), embedder=embedder)
+    first = learned.ask(QUESTION, top_k=3).passages[0]
+    plain_order = [f"{c.doc_id}:{c.index}" for c in plain.store.chunks(candidates.ids)]
+    assert first.chunk_id in plain_order[len(plain_order) * 2 // 3 :]  # from the fused ranking's last third
+    assert plain.ask(QUESTION, top_k=1).passages[0].chunk_id == plain_order[0]
+
+
+def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path, seed_index, settings, embedder):
+    (tmp_path / "model.txt").write_text("not a model")
+    with pytest.raises(RagError, match="model.txt: not a LightGBM model"):
+        Engine.open(seed_index, settings=settings.model_copy(update={"reranker": str(tmp_path / "model.txt")}),
+                    embedder=embedder)
+
+
+def test_a_model_trained_on_other_features_is_refused(tmp_path, seed_index, settings, embedder):
+    rng = np.random.default_rng(0)
+    train(tmp_path / "old.txt", rng.random((40, len(FEATURES))), rng.integers(0, 3, 40), [10] * 4)
+    (tmp_path / "old.json").write_text(json.dumps({"features": list(FEATURES[:-1])}))
+    with pytest.raises(RagError, match="trained on other features"):
+        Engine.open(seed_index, settings=settings.model_copy(update={"reranker": str(tmp_path / "old.txt")}),
+                    embedder=embedder)
