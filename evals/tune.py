@@ -9,7 +9,8 @@
    the answer starts; 1: a chunk holding more of it; 0: any other, of that briefing or another).
 3. Train LightGBM LambdaMART models over a small grid, and keep the one with the best hit@3 on the
    validation set (evals/tuning_validation.jsonl: analyst questions written for tuning, never a test
-   set), if it beats the hybrid ranking without a reranker there; else say so and write nothing.
+   set), if it beats the hybrid ranking without a reranker there; else say so and write nothing (so far,
+   none has: see the README's Relevance section).
 
 The evals/ test sets are never read here. Needs the team data (../shared/data/crisis).
 """
@@ -29,7 +30,6 @@ from rag import Engine, build_index, read_paths
 from rag.embedding import Embedder
 from rag.features import FEATURES
 from rag.mining import mine_pairs, without_questions
-from rag.reranking import SHIPPED
 from rag.retrieve import index_config
 from rag.settings import get_settings
 
@@ -106,15 +106,25 @@ def main() -> None:
     parser.add_argument("--validation", type=Path, default=ROOT / "evals" / "tuning_validation.jsonl")
     parser.add_argument("--work", type=Path, default=ROOT / "artifacts" / "tune")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "artifacts" / "eval-index")
-    parser.add_argument("--out", type=Path, default=SHIPPED)
+    parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "reranker" / "lambdamart.txt",
+                        help="where the chosen model goes (name it in RAG_RERANKER)")
+    parser.add_argument("--only-data", action="store_true", help="mine and extract the training data, then stop")
     args = parser.parse_args()
     if not BRIEFINGS.exists():
         sys.exit(f"{BRIEFINGS}: not found; tuning needs the team data beside the repository")
     args.work.mkdir(parents=True, exist_ok=True)
     embedder = Embedder(backend=get_settings().embed_backend)
     started = time.perf_counter()
-    x, y, groups = training_data(args.work, embedder, args.questions, args.seed)
+    cached = args.work / f"training-{args.questions}-{args.seed}.npz"  # the features of the mined questions
+    if cached.exists():
+        saved = np.load(cached)
+        x, y, groups = saved["x"], saved["y"], saved["groups"].tolist()
+    else:
+        x, y, groups = training_data(args.work, embedder, args.questions, args.seed)
+        np.savez(cached, x=x, y=y, groups=np.array(groups))
     mined_s = time.perf_counter() - started
+    if args.only_data:
+        return
     baseline = validate(None, embedder, args.validation, args.cache_dir)
     log(f"validation without a reranker: {baseline}")
     best = None

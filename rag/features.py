@@ -1,10 +1,11 @@
-"""What a learned reranker knows of each fused candidate: scores and matches, never the text itself.
+"""What a reranker knows of each fused candidate: features (scores and matches) for a learned model over
+them, and the passage's text for a model that reads it (a cross-encoder).
 
 Only signals that exist alike for any question and any passage: the retrievers' scores and ranks, how
 close the passage's best sentences come to the question, how much of the question's rare words the passage,
 its best sentence and its title hold, how the passage stands among the other candidates of its document,
-and whether a date or speaker the question names matches. Nothing says how a training pair was mined, so a
-model trained on reporters' questions cannot learn the mining instead of relevance.
+and whether a date or speaker the question names matches. No feature says how a training pair was mined,
+so a model trained on reporters' questions cannot learn the mining instead of relevance.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from .lexical import idf_weights, tokenize
+from .segment import dense_text
 from .speakers import names_speaker
 from .storage import Hits, Store
 
@@ -33,6 +35,7 @@ class Candidates:
     ids: np.ndarray
     scores: np.ndarray  # fused
     features: np.ndarray  # (len(ids), len(FEATURES)) float32
+    texts: list[str]  # each passage as the embedder reads it: title, then the chunk
 
 
 def candidate_features(store: Store, question: str, query: np.ndarray, ids: np.ndarray, fused: np.ndarray,
@@ -92,4 +95,4 @@ def candidate_features(store: Store, question: str, query: np.ndarray, ids: np.n
             float(any(lo.toordinal() <= published <= hi.toordinal() for lo, hi in windows)),
             float(bool(speaker) and any(s.speaker and names_speaker(speaker, s.speaker) for s in sentences[key])),
         )
-    return Candidates(ids, fused, rows)
+    return Candidates(ids, fused, rows, [dense_text(e, e.text)[0] for e in excerpts])

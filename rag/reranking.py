@@ -1,9 +1,14 @@
-"""Rerankers: a stage that reorders the fused best candidates. One signature, ``rank(question, candidates)
--> scores`` (higher is better), whatever the model behind it.
+"""Rerankers: a stage that reorders the hybrid ranking's best candidates. One signature,
+``rank(question, candidates) -> scores`` (higher is better), whatever the model behind it.
 
-The learned one is a LightGBM LambdaMART model over `rag.features` (scores and matches, no text), trained
-by ``python -m evals.tune`` on questions mined from the briefing transcripts and chosen on a validation
-set of analyst questions; the model file ships in ``rag/reranker/`` with a manifest of its data and figures.
+* ``CrossEncoderReranker``: a cross-encoder read with transformers from a folder or a Hugging Face id
+  (``cross-encoder/ms-marco-MiniLM-L-6-v2``, ``BAAI/bge-reranker-base``) on a machine that can fetch one;
+  it reads the question and each passage (with its title) together.
+* ``LearnedReranker``: a LightGBM model over `rag.features` (scores and matches, no text), as
+  ``python -m evals.tune`` trains one. None ships: on the validation questions no model trained on
+  questions mined from the briefings beat the hybrid ranking (the README's Relevance section).
+
+``RAG_RERANKER`` names one (``none`` by default); ``RAG_RERANK_DEPTH`` says how many candidates it reads.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 from .errors import RagError
 from .features import FEATURES, Candidates
 
-SHIPPED = Path(__file__).resolve().parent / "reranker" / "lambdamart.txt"
+MAX_TOKENS = 256  # question and passage together, as cross-encoders for passages are trained
 
 
 class Reranker(Protocol):
@@ -46,11 +51,36 @@ class LearnedReranker:
         return np.asarray(self.booster.predict(candidates.features, num_threads=1), dtype=np.float32)
 
 
+class CrossEncoderReranker:
+    """A sequence-classification transformer scoring (question, passage) pairs: its single logit, or the
+    last class's where it has several (the "relevant" one, by the usual convention)."""
+
+    def __init__(self, name: str) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name)
+            self.model = AutoModelForSequenceClassification.from_pretrained(name).eval()
+        except (OSError, ValueError) as exc:
+            raise RagError(f"reranker {name!r}: cannot be loaded as a cross-encoder ({str(exc).splitlines()[0]}); "
+                           "name a model folder, a Hugging Face id this machine can fetch, a LightGBM file, "
+                           "or none") from None
+        self._torch = torch
+
+    def rank(self, question: str, candidates: Candidates) -> np.ndarray:
+        inputs = self.tokenizer([question] * len(candidates.texts), list(candidates.texts), truncation="only_second",
+                                max_length=MAX_TOKENS, padding=True, return_tensors="pt")
+        with self._torch.inference_mode():
+            logits = self.model(**inputs).logits
+        return logits[:, -1].float().numpy()
+
+
 @lru_cache(maxsize=4)
 def load_reranker(name: str) -> Reranker | None:
-    """``none``; ``learned`` (the shipped model, or none when it is absent); or a model file's path."""
+    """``none``; a LightGBM model file (``.txt``); or a cross-encoder's folder or Hugging Face id."""
     if name == "none":
         return None
-    if name == "learned":
-        return LearnedReranker(SHIPPED) if SHIPPED.exists() else None
-    return LearnedReranker(Path(name))
+    if name.endswith(".txt"):
+        return LearnedReranker(Path(name))
+    return CrossEncoderReranker(name)

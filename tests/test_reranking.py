@@ -49,3 +49,33 @@ def test_a_model_trained_on_other_features_is_refused(tmp_path, seed_index, sett
     with pytest.raises(RagError, match="trained on other features"):
         Engine.open(seed_index, settings=settings.model_copy(update={"reranker": str(tmp_path / "old.txt")}),
                     embedder=embedder)
+
+
+def test_a_cross_encoder_named_by_path_scores_the_question_with_each_passage(tmp_path, seed_index, settings, embedder):
+    # A tiny cross-encoder made here (random weights, the bundled model's vocabulary): the plumbing a
+    # user's downloaded model goes through, RAG_RERANKER=<folder or Hugging Face id>.
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from rag.embedding import bundled_model_path
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    model = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=64, num_labels=1))
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    engine = Engine.open(seed_index, settings=settings.model_copy(update={"reranker": str(tmp_path / "tiny"),
+                                                                          "abstain_below": -1.0}), embedder=embedder)
+    candidates = engine.candidates(QUESTION)
+    inputs = tokenizer([QUESTION] * len(candidates.texts), candidates.texts, truncation="only_second", max_length=256,
+                       padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = model.eval()(**inputs).logits[:, 0].numpy()
+    best = [f"{c.doc_id}:{c.index}" for c in engine.store.chunks(candidates.ids[np.argsort(-expected)])]
+    assert engine.ask(QUESTION, top_k=1).passages[0].chunk_id == best[0]
+
+
+def test_a_reranker_that_cannot_be_loaded_is_a_clear_error(seed_index, settings, embedder):
+    with pytest.raises(RagError, match="reranker '/nowhere/model': cannot be loaded as a cross-encoder"):
+        Engine.open(seed_index, settings=settings.model_copy(update={"reranker": "/nowhere/model"}), embedder=embedder)

@@ -325,3 +325,20 @@ def test_kill_9_during_a_sync_or_a_merge_loses_nothing_and_leaves_nothing(tmp_pa
     assert len(manifests) <= 2  # the current one and the one before, for readers that hold it
     referenced = {s["name"] for m in manifests for s in json.loads(m.read_text())["segments"]}
     assert kept == referenced
+
+
+@pytest.mark.slow
+def test_a_thousand_adds_and_a_hundred_deletes_answer_every_seed_question_as_a_fresh_build(tmp_path, embedder, chunker,
+                                                                                       open_settings):
+    questions = [json.loads(line)["question"] for line in (ROOT / "evals" / "seed.jsonl").read_text().splitlines()[1:]]
+    docs = corpus(1000, seed=5)
+    build_index(tmp_path / "incremental", read_paths([SEED]), embedder, chunker)
+    engine = engine_of(tmp_path / "incremental", embedder, open_settings)
+    for doc in docs:
+        engine.add_documents([doc])
+    for doc in docs[::10]:
+        assert engine.delete_document(doc.doc_id)
+    engine._merger.submit(lambda: None).result()
+    engine.reload()
+    build_index(tmp_path / "fresh", read_paths([SEED]) + [d for d in docs if d not in docs[::10]], embedder, chunker)
+    same_answers(engine, engine_of(tmp_path / "fresh", embedder, open_settings), questions)
