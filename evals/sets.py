@@ -20,6 +20,7 @@ from typing import Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rag import Document, RagError
+from rag.conversation import Turn, resolve_question
 from rag.jsonl import read_jsonl
 
 from .metrics import span_pattern
@@ -79,7 +80,14 @@ class Item(BaseModel):
     evidence: str = Field("", description="A short verbatim quote a correct passage must contain.")
     tags: list[str] = Field(default_factory=list, description="who/what/when/why, date-specific, speaker:NAME, ...")
     perspectives: list[Perspective] = Field(default_factory=list, description="Per source, what it must show.")
+    conversation: list[str] = Field(default_factory=list, description="The user's earlier questions, oldest first: "
+                                    "`question` is a follow-up to them.")
     note: str = ""
+
+    @property
+    def searched(self) -> str:
+        """What is searched: the question, resolved against the conversation before it (rag.conversation)."""
+        return resolve_question(self.question, [Turn("user", text) for text in self.conversation])
 
     @model_validator(mode="after")
     def _answerable_needs_evidence(self) -> "Item":

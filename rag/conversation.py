@@ -7,8 +7,9 @@ No language model is available, so this is a small set of deterministic rules ov
   ("and ...", "what about ...", "how about ..."), points back ("why did *he* say *that*?"), has no
   content words of its own ("why?"), or is a bare phrase without a question word ("Kazakhstan?").
 - A follow-up that names something new ("what about Kazakhstan?") takes the place of the name that ends the
-  previous question ("Why did Russia send troops to Ukraine?" -> "Why did Russia send troops to Kazakhstan?").
-  Otherwise it is joined on ("Why does Russia object to NATO expansion and Kazakhstan?", "... and the
+  previous question ("Why did Russia send troops to Ukraine?" -> "Why did Russia send troops to Kazakhstan?"),
+  or of what its preposition governs ("... object to NATO expansion?" -> "... object to Kazakhstan?").
+  A follow-up that names nothing is joined on ("Why does Russia object to NATO expansion and the
   sanctions?"): searching both loses less than a wrong guess at what to replace.
 - A follow-up that points back is searched together with the previous question, which carries the topic.
 
@@ -41,6 +42,9 @@ _LEADING_PREPOSITIONS = re.compile(r"^(?:(?:in|on|for|of|about|with|to|from|at|b
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _TRAILING_ARTICLE = re.compile(r"\b(?:the|a|an)\s+$", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"\s*(?:[?!.,;:]|$)")
+# What the question's last preposition governs, to its end: "to [NATO expansion]?", "on [the deployment]".
+_OBJECT = re.compile(r"\b(?:to|in|on|for|of|about|with|against|toward|towards|from|over|into)\s+"
+                     r"((?:(?:the|a|an)\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,3})\s*[?!.]?\s*$", re.IGNORECASE)
 _QUESTION_WORDS = frozenset(
     "who whom whose what which when where why how is are was were do does did can could will would should "
     "has have had may might must shall tell show explain describe list give summarise summarize compare".split()
@@ -89,17 +93,29 @@ def _resolve(question: str, previous: str) -> str:
 
 
 def _substitute(phrase: str, previous: str) -> str:
-    """Put ``phrase`` in place of the last name in ``previous`` when both have one; else join it on with "and"."""
+    """Put ``phrase``, when it names something, in place of the topic of ``previous``: the last name when
+    that ends its clause, else a named phrase a preposition governs up to the end (four words at most);
+    else join it on with "and"."""
     phrase = _LEADING_PREPOSITIONS.sub("", phrase.strip(" \t\n?!.,;:")).strip()
     if not phrase:
         return previous
     names = _names(previous)
-    # Only a name that ends its clause is the topic slot: in "object to NATO expansion", NATO is not.
-    if names and _names(phrase) and _CLAUSE_END.match(previous, names[-1].end()):
-        before, after = previous[: names[-1].start()], previous[names[-1].end():]
-        if _TRAILING_ARTICLE.search(before):  # "did the US" + "the EU": one "the" is enough
-            phrase = _LEADING_ARTICLE.sub("", phrase)
-        return before + phrase + after
+    if _names(phrase):
+        # Only a name that ends its clause is the topic slot: in "object to NATO expansion", NATO is not,
+        # and the slot is what the preposition governs ("NATO expansion"). Joining the new name on instead
+        # searched the old topic with it, and its passages came first.
+        ending = names[-1] if names and _CLAUSE_END.match(previous, names[-1].end()) else None
+        governed = _OBJECT.search(previous)
+        # A governed phrase is the topic only when it is named ("NATO expansion"); "about sanctions" is
+        # what was asked of the topic, so a new name joins it instead.
+        if governed and not _NAME.search(governed.group(1)):
+            governed = None
+        slot = ending.span() if ending else governed.span(1) if governed else None
+        if slot is not None:
+            before, after = previous[: slot[0]], previous[slot[1]:]
+            if _TRAILING_ARTICLE.search(before):  # "did the US" + "the EU": one "the" is enough
+                phrase = _LEADING_ARTICLE.sub("", phrase)
+            return before + phrase + after
     return f"{previous.rstrip(' ?!.')} and {phrase}?"
 
 

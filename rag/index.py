@@ -128,6 +128,7 @@ class LocalIndex:
         self.batch_size = batch_size
         self._segments: dict[str, Segment] = {}  # opened segments, shared by the snapshots that hold them
         self._live: tuple[str, dict[str, tuple[str, int, str]]] | None = None  # (manifest, doc_id -> place)
+        self._docstore: DocumentStore | None = None  # opened by the first write
 
     # Reading
 
@@ -179,15 +180,13 @@ class LocalIndex:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         with open(self.index_dir / ".lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            docstore = DocumentStore(self.index_dir)
-            try:
-                manifest = self._usable_manifest()
-                if manifest is None:
-                    self._import_legacy(docstore)
-                self._remove_debris(manifest)
-                yield docstore, manifest
-            finally:
-                docstore.close()
+            if self._docstore is None:  # kept open: connecting and checkpointing cost more than a delete
+                self._docstore = DocumentStore(self.index_dir)
+            manifest = self._usable_manifest()
+            if manifest is None:
+                self._import_legacy(self._docstore)
+            self._remove_debris(manifest)
+            yield self._docstore, manifest
 
     def _usable_manifest(self) -> dict | None:
         name = self.current()
@@ -374,23 +373,32 @@ class LocalIndex:
         return self._live[1]
 
     def _update_live(self, previous: dict | None, manifest: dict) -> None:
+        """Bring the map from ``previous`` to ``manifest``, touching only the documents that moved or died
+        (a delete costs what it deletes, not the size of the index)."""
         old_name = f"manifest-{previous['generation']:08d}.json" if previous else None
         if self._live is None or self._live[0] != old_name:
             self._live = None  # rebuilt from the segments when next needed
             return
         live = self._live[1]
-        kept = {e["name"] for e in manifest["segments"]}
         old_entries = {e["name"]: e for e in previous["segments"]}
-        for entry, segment in zip(manifest["segments"], self._live_segments(manifest)):
-            if entry == old_entries.get(entry["name"]):
-                continue  # unchanged: its documents are where they were
-            s = segment.segment
-            for doc_id in [d for d, place in live.items() if place[0] == s.name]:
-                del live[doc_id]
-            for ordinal in np.flatnonzero(segment.live_docs):
-                live[s.doc_ids[ordinal]] = (s.name, int(ordinal), s.doc_digests[ordinal])
-        for doc_id in [d for d, place in live.items() if place[0] not in kept]:
-            del live[doc_id]
+        new_names = {e["name"] for e in manifest["segments"]}
+        for name in old_entries.keys() - new_names:  # merged away: their documents are in the merged one
+            for doc_id in self._segment(name).doc_ids:
+                live.pop(doc_id, None)
+        for entry in manifest["segments"]:
+            old = old_entries.get(entry["name"])
+            if old == entry:
+                continue
+            segment = self._segment(entry["name"])
+            dead = set(np.load(segment.folder / entry["dead"]).tolist()) if entry.get("dead") else set()
+            if old is not None:  # new tombstones only
+                before = set(np.load(segment.folder / old["dead"]).tolist()) if old.get("dead") else set()
+                for ordinal in dead - before:
+                    live.pop(segment.doc_ids[ordinal], None)
+                continue
+            for ordinal, doc_id in enumerate(segment.doc_ids):
+                if ordinal not in dead:
+                    live[doc_id] = (segment.name, ordinal, segment.doc_digests[ordinal])
         self._live = (f"manifest-{manifest['generation']:08d}.json", live)
 
     def _reusable_segments(self) -> list[Segment]:

@@ -50,16 +50,23 @@ class LocalStore:
     def _stats(self) -> StoreStats:
         documents: dict[str, int] = defaultdict(int)
         chunks: dict[str, int] = defaultdict(int)
-        dated: list[str] = []
+        first, last = None, None
         for live in self.segments:
             s = live.segment
-            for ordinal in np.flatnonzero(live.live_docs):
-                documents[s.doc_sources[ordinal]] += 1
-                chunks[s.doc_sources[ordinal]] += int(s.doc_chunks[ordinal])
-                if s.doc_published[ordinal]:
-                    dated.append(s.doc_published[ordinal])
+            codes = s.source_codes[live.live_docs]
+            for code, (n_docs, n_chunks) in enumerate(zip(np.bincount(codes, minlength=len(s.source_names)),
+                                                          np.bincount(codes, weights=s.doc_chunks[live.live_docs],
+                                                                      minlength=len(s.source_names)))):
+                if n_docs:
+                    documents[s.source_names[code]] += int(n_docs)
+                    chunks[s.source_names[code]] += int(n_chunks)
+            days = s.doc_days[live.live_docs]
+            days = days[days >= 0]
+            if len(days):
+                first = min(first, int(days.min())) if first is not None else int(days.min())
+                last = max(last, int(days.max())) if last is not None else int(days.max())
         sources = [SourceCount(name, documents[name], chunks[name]) for name in sorted(documents)]
-        date_range = (dt.date.fromisoformat(min(dated)), dt.date.fromisoformat(max(dated))) if dated else None
+        date_range = (dt.date.fromordinal(first), dt.date.fromordinal(last)) if first is not None else None
         return StoreStats(self.version, sum(documents.values()), sum(chunks.values()), sources, date_range)
 
     def count(self, scope: Scope) -> int:

@@ -245,6 +245,10 @@ class Segment:
         self.doc_days = np.array([dt.date.fromisoformat(d).toordinal() if d else -1 for d in self.doc_published],
                                  dtype=np.int64)
         self.ordinal_of = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+        # Sources as codes, so counting a snapshot's documents per source is one bincount.
+        self.source_names = sorted(set(self.doc_sources))
+        code = {name: i for i, name in enumerate(self.source_names)}
+        self.source_codes = np.array([code[s] for s in self.doc_sources], dtype=np.int64)
         self._source_docs: dict[str, np.ndarray] = {}
 
     def vectors(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:

@@ -20,7 +20,10 @@ def asked(*questions: str) -> list[Turn]:
     ("Why did Russia send troops to Ukraine?", "And in Belarus?", "Why did Russia send troops to Belarus?"),
     ("What happened in Kazakhstan?", "how about Belarus", "What happened in Belarus?"),
     ("Which sanctions were announced by the EU?", "what about the US?", "Which sanctions were announced by the US?"),
-    ("Why does Russia object to NATO expansion?", "Georgia?", "Why does Russia object to NATO expansion and Georgia?"),
+    # Or of the named phrase a preposition governs at the end: joining the new name on searched the old
+    # topic with it, and the old topic's passages came first.
+    ("Why does Russia object to NATO expansion?", "Georgia?", "Why does Russia object to Georgia?"),
+    ("Why does Russia object to NATO expansion?", "and what about Kazakhstan?", "Why does Russia object to Kazakhstan?"),
     # A plain phrase, or a name with no name to replace, is joined on.
     ("Why did Russia send troops to Ukraine?", "what about the sanctions?",
      "Why did Russia send troops to Ukraine and the sanctions?"),
