@@ -137,8 +137,10 @@ class PassageOut(BaseModel):
     source: str = Field(..., description="Who published it; may be empty.")
     url: str = Field(..., description="Where it was published; may be empty.")
     published: str = Field(..., description="Publication date (YYYY-MM-DD); empty when unknown.")
-    text: str = Field(..., description="The passage, verbatim: the document's text[char_start:char_end].")
-    sentence: str = Field(..., description="The sentence of the passage that answers best, verbatim.")
+    text: str = Field(..., description="The passage, verbatim: the document's text[char_start:char_end], "
+                                       "its Markdown and line wraps included. Show `display_text`.")
+    sentence: str = Field(..., description="The sentence of the passage that answers best, verbatim: the "
+                                           "document's text[sentence_start:sentence_end]. Show `display_sentence`.")
     sentence_start: int = Field(..., description="Offset of that sentence in the document's text.")
     sentence_end: int = Field(..., description="End offset of that sentence in the document's text.")
     speaker: str = Field(..., description="Who says that sentence, where the text labels it (transcripts); else empty.")
@@ -147,6 +149,11 @@ class PassageOut(BaseModel):
     score: float = Field(..., description="The retrieval mode's ranking score (fused normalised scores, cosine "
                                           "or BM25).")
     similarity: float = Field(..., description="Cosine similarity of question and passage, comparable across modes.")
+    display_text: str = Field(..., description="The passage as a reader should see it: `text` with its Markdown "
+                                               "read (emphasis, escapes, links, headings) and wrapped lines joined; "
+                                               "blank lines stay paragraph breaks.")
+    display_sentence: str = Field(..., description="The answering sentence as shown: the part of `display_text` "
+                                                   "its characters became (a heading before it left out).")
 
 
 class SourceGroupOut(BaseModel):
@@ -160,7 +167,8 @@ class AnswerOut(BaseModel):
     question: str = Field(..., description="The question as asked.")
     searched: str = Field(..., description="What was searched: the question, resolved against the conversation.")
     mode: Mode = Field(..., description="The retrieval mode used.")
-    top_k: int = Field(..., description="The number of passages asked for.")
+    top_k: int = Field(..., description="The number of passages asked for; not applied with group_by, where "
+                                        "`per_group` is.")
     abstained: bool = Field(..., description="True when nothing in the sources answers; `passages` is then empty.")
     passages: list[PassageOut] = Field(..., description="The passages that answer, best first.")
     took_ms: float = Field(..., description="Time the engine took, in milliseconds.")
@@ -170,6 +178,10 @@ class AnswerOut(BaseModel):
     not_addressed: list[str] = Field(..., description="With group_by: sources with nothing that answers.")
     note: str = Field("", description="What the reader should know: why nothing answers (the question asks about "
                                       "months after the newest source), or a name no source mentions.")
+    per_group: int = Field(0, description="With group_by: the most passages each source that addresses the question "
+                                          "gives; 0 without grouping.")
+    returned: int = Field(0, description="How many passages `passages` holds: at most `top_k`, or with group_by at "
+                                         "most `per_group` per group.")
 
 
 class DocumentIn(StrictIn):

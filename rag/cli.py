@@ -199,13 +199,15 @@ def format_answer(answer: Answer) -> str:
             blocks.append(click.style(headings[p.citation], bold=True))
         said = f"{p.speaker}, {p.published}" if p.speaker else p.published
         cited = " — ".join(x for x in (p.title or "(untitled)", p.source, said) if x)
-        relative = (p.sentence_start - p.char_start, p.sentence_end - p.char_start)
-        body = (p.text[: relative[0]] + click.style(p.text[relative[0] : relative[1]], bold=True, underline=True)
-                + p.text[relative[1] :])
+        # What is shown is the display text (Markdown read, wrapped lines joined); the sentence is its part.
+        shown, sentence = p.display_text or p.text, p.display_sentence or p.sentence
+        at = shown.find(sentence) if sentence else -1
+        body = shown if at < 0 else (
+            shown[:at] + click.style(sentence, bold=True, underline=True) + shown[at + len(sentence):])
         lines = [f"{p.citation} {cited}"]
         if p.url:
             lines.append(f"    {p.url}")
-        lines.append(f"    > {p.sentence}")
+        lines.append(f"    > {sentence}")
         lines.append(textwrap.indent(body.strip(), "    "))
         blocks.append("\n".join(lines))
     if answer.not_addressed:

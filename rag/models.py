@@ -32,8 +32,8 @@ class Passage:
     source: str
     url: str
     published: str
-    text: str  # verbatim: document.text[char_start:char_end]
-    sentence: str  # the sentence of the passage that answers best, verbatim
+    text: str  # verbatim: document.text[char_start:char_end], the source's Markdown and line wraps included
+    sentence: str  # the sentence of the passage that answers best, verbatim: document.text[sentence_start:sentence_end]
     sentence_start: int  # offsets of that sentence in the document
     sentence_end: int
     speaker: str  # who says the sentence, where the text labels it (transcripts); else ""
@@ -41,6 +41,10 @@ class Passage:
     char_end: int
     score: float  # the mode's ranking score (fused normalised scores, cosine or BM25)
     similarity: float  # cosine of question and passage, comparable across modes
+    # What a reader is shown: rag.sentences.prose(text), Markdown read and wrapped lines joined; the
+    # displayed sentence is the part of display_text that the sentence's characters became.
+    display_text: str = ""
+    display_sentence: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class SourceGroup:
 class Answer:
     question: str
     mode: str
-    top_k: int
+    top_k: int  # passages asked for; not applied with group_by (per_group is)
     abstained: bool  # true when nothing in the sources answers; passages is then empty
     passages: list[Passage] = field(default_factory=list)
     took_ms: float = 0.0
@@ -66,6 +70,8 @@ class Answer:
     groups: list[SourceGroup] = field(default_factory=list)
     not_addressed: list[str] = field(default_factory=list)  # sources with nothing that answers
     note: str = ""  # what the reader should know: why nothing answers, or a name no source mentions
+    per_group: int = 0  # with group_by: the passages each addressing source could give; else 0
+    returned: int = 0  # how many passages there are: at most top_k, or per_group per group with group_by
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

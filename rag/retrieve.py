@@ -31,7 +31,8 @@ from .speakers import asked_speaker, names_speaker
 from .rerank import late_interaction
 from .reranking import load_reranker
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
-from .segment import dense_text
+from .segment import dense_text, lexical_text
+from .sentences import heading_lead, prose, prose_map, shown_span
 from .settings import Settings, get_settings
 from .spelling import spellings
 from .storage import DocumentSummary, Hits, Scope, SentenceRow, Store, StoreStats
@@ -50,6 +51,11 @@ SENTENCE_OVERLAP_WEIGHT = 0.3
 SHORT_SENTENCE_WORDS = 4  # content words (after stop words), below which a sentence rarely answers
 SHORT_SENTENCE_PENALTY = 0.2
 ANSWER_TYPE_WEIGHT = 0.05  # a sentence holding the kind of thing asked for (rag.answers); 0.1 did less on seed
+NAMED_CANDIDATES = 100  # candidates read for every word of a question that names something (see _vouched)
+# The words that only make a question a question, which BM25's short stop-word list keeps: a passage
+# need not hold them to hold the answer.
+ASKING = frozenset(tokenize(["who whom whose what which when where why how do does did tell me us about "
+                             "describe explain please"])[0])
 
 
 class Engine:
@@ -180,12 +186,13 @@ class Engine:
                     f"in {beyond:%B %Y}.")
         elif stats.chunks and (scope.everything or _in_scope(store, scope, filters)):
             query = self._embed_question(question)
+            asked = _Asked(store, question, query)
             if group_by == "source":
-                passages, groups, not_addressed = self._by_source(store, question, query, mode, scope, per_group)
+                passages, groups, not_addressed = self._by_source(store, asked, mode, scope, per_group)
             else:
                 penalty = ROUND_ROBIN if asks_each_side(question) else self.settings.source_penalty
-                found = self._choose(store, query, *self._rank(store, question, query, mode, scope), top_k, penalty)
-                passages = self._passages(store, question, query, *found, first_rank=1) if found else []
+                found = self._choose(store, asked, *self._rank(store, question, query, mode, scope), top_k, penalty)
+                passages = self._passages(store, asked, *found, first_rank=1) if found else []
             never = unknown(store, names(question))
             if never:
                 note = f"The sources never mention {_listed(never)}."
@@ -193,31 +200,45 @@ class Engine:
                     not_addressed = sorted(set(not_addressed) | {g.source for g in groups})
                     passages, groups = [], []
         return Answer(
-            question=question, mode=mode, top_k=top_k, abstained=not passages, passages=passages,
+            question=question, mode=mode, top_k=top_k, per_group=per_group if group_by else 0,
+            returned=len(passages), abstained=not passages, passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             as_of=max((p.published for p in passages), default=""),
             group_by=group_by or "", groups=groups, not_addressed=not_addressed, note=note,
         )
 
-    def _choose(self, store: Store, query, rows, scores, top_k, penalty=0.0, by_document=False):
-        """(ids, scores, similarities, sentences) of the best distinct passages of a ranking, or None to
-        abstain; ``penalty`` spreads the pick over sources (or over documents)."""
+    def _choose(self, store: Store, asked: "_Asked", rows, scores, top_k, penalty=0.0, by_document=False):
+        """(ids, scores, similarities, best sentences) of the best distinct passages of a ranking, or None
+        to abstain; ``penalty`` spreads the pick over sources (or over documents).
+
+        It abstains when no chosen passage is close enough to the question (``RAG_ABSTAIN_BELOW``), unless
+        the question names something and some candidates hold every word of it (``_vouched``): then those
+        candidates answer. A name alone ("Who is Keir Giles?") embeds far from any passage about the person,
+        but a passage holding the name and every other word asked is evidence no cosine can overrule.
+        """
+        chosen = self._pick(store, asked, rows, scores, top_k, penalty, by_document)
+        if chosen is None or chosen[2].max() >= self.settings.abstain_below:
+            return chosen
+        vouched = _vouched(store, asked.question, rows)
+        if not vouched.any():
+            return None
+        return self._pick(store, asked, rows[vouched], scores[vouched], top_k, penalty, by_document)
+
+    def _pick(self, store: Store, asked: "_Asked", rows, scores, top_k, penalty, by_document):
         pool = top_k if not penalty else 3 * top_k
-        rows, scores, vectors, sentences = self._drop_copies(store, rows, scores, pool)
+        rows, scores, vectors, best = self._drop_copies(store, asked, rows, scores, pool)
         if not len(rows):
             return None
         if penalty:
             labels = [c.doc_id if by_document else c.source for c in store.chunks(rows)]
             order = _diversify(labels, penalty, top_k)
             rows, scores, vectors = rows[order], scores[order], vectors[order]
-        similarity = vectors @ query
-        if similarity.max() < self.settings.abstain_below:
-            return None
-        return rows, scores, similarity, sentences
+        return rows, scores, vectors @ asked.query, best
 
-    def _by_source(self, store: Store, question, query, mode, scope: Scope, per_group):
+    def _by_source(self, store: Store, asked: "_Asked", mode, scope: Scope, per_group):
         # One ranking over every source, split by source: a source that has no candidate in it gets its
         # own search, so "not addressed" is always judged on that source's best passage.
+        question, query = asked.question, asked.query
         rows, scores = self._rank(store, question, query, mode, scope)
         sources_of = np.array([c.source for c in store.chunks(rows)], dtype=object)
         found = []
@@ -230,7 +251,7 @@ class Engine:
             ranked = (rows[own], scores[own]) if own.any() else self._rank(store, question, query, mode, allowed)
             # Within a source, the same spread over its documents: a second passage of one speech is
             # less often a second answer than a passage of another document.
-            selection = self._choose(store, query, *ranked, per_group, self.settings.source_penalty, by_document=True)
+            selection = self._choose(store, asked, *ranked, per_group, self.settings.source_penalty, by_document=True)
             if selection is None:
                 not_addressed.append(source)
                 continue
@@ -244,7 +265,7 @@ class Engine:
         passages: list[Passage] = []
         groups: list[SourceGroup] = []
         for selection in near:
-            group = self._passages(store, question, query, *selection, first_rank=len(passages) + 1)
+            group = self._passages(store, asked, *selection, first_rank=len(passages) + 1)
             dates = sorted(p.published for p in group if p.published)
             groups.append(SourceGroup(
                 source=group[0].source, citations=[p.citation for p in group],
@@ -347,18 +368,22 @@ class Engine:
             lists.append(lexical.result())
         return lists
 
-    def _drop_copies(self, store: Store, rows, scores, top_k) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    def _drop_copies(self, store: Store, asked: "_Asked", rows, scores,
+                     top_k) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, SentenceRow]]:
         """Skip passages that mostly repeat what a better one already shows (wire copies, boilerplate).
 
-        A passage is a copy when at least half of its text is in sentences already shown, or when its
-        vector is nearly the same as a kept one's. Overlapping chunks of one document share far less.
-        Returns the kept rows, their scores and vectors, and the sentences of each kept row.
+        A passage is a copy when at least half of its text is in sentences already shown, when its
+        answering sentence reads the same as a kept passage's (the reader would be shown one sentence
+        twice), or when its vector is nearly the same as a kept one's. Overlapping chunks of one document
+        share far less. Returns the kept rows, their scores and vectors, and each kept row's answering sentence.
         """
         pool = [int(r) for r in rows[: max(4 * top_k, 20)]]
         sentences: dict[int, list[SentenceRow]] = {}
+        best: dict[int, SentenceRow] = {}
         pool_vectors = store.vectors(pool)
         kept: list[int] = []
         shown: set[int] = set()
+        highlighted: set[str] = set()
         for i, row in enumerate(pool):
             if row not in sentences:  # read top_k rows at a time: the pool is 4x what is usually needed
                 sentences.update(store.sentences(pool[i : i + top_k]))
@@ -368,38 +393,75 @@ class Engine:
                 continue
             if kept and float(np.max(pool_vectors[kept] @ pool_vectors[i])) > self.settings.dedupe_above:
                 continue
+            if row not in best:
+                best.update(asked.best_sentences([r for r in pool[i : i + top_k] if r in sentences and r not in best],
+                                                 sentences))
+            said = " ".join(prose(asked.said[row]).casefold().split())
+            if said in highlighted:
+                continue
+            highlighted.add(said)
             shown.update(s.hash for s in parts)
             kept.append(i)
             if len(kept) == top_k:
                 break
-        return rows[kept], scores[kept], pool_vectors[kept], sentences
+        return rows[kept], scores[kept], pool_vectors[kept], {pool[i]: best[pool[i]] for i in kept}
 
-    def _passages(self, store: Store, question, query, rows, scores, similarity, sentences,
+    def _passages(self, store: Store, asked: "_Asked", rows, scores, similarity, best,
                   first_rank: int) -> list[Passage]:
-        places = store.chunks(rows)
-        excerpts = store.excerpts(rows)
-        shown = [sentences[int(row)] for row in rows]
-        texts = [[excerpt.text[s.start - place.start : s.end - place.start] for s in parts]
-                 for excerpt, place, parts in zip(excerpts, places, shown)]
-        # The question and every sentence shown in one tokenize call: tokenizing costs 0.06 ms a call before any text.
-        words = iter(tokenize([question] + [text for passage in texts for text in passage]))
-        terms = set(next(words))
-        question_terms = idf_weights(terms, store.term_stats(sorted(terms)))
-        expected = expected_answer(question)
         passages = []
-        for rank, (excerpt, place, parts, sentence_texts, score, sim) in enumerate(
-                zip(excerpts, places, shown, texts, scores, similarity), first_rank):
-            best = _best_sentence(parts, sentence_texts, [next(words) for _ in parts],
-                                  store.sentence_vectors([s.id for s in parts]), query, question_terms, expected)
-            doc_id, start, end = place.doc_id, place.start, place.end
+        for rank, (row, score, sim) in enumerate(zip(rows, scores, similarity), first_rank):
+            (excerpt, place), = asked.read([int(row)])
+            sentence = best[int(row)]
+            start = place.start
+            shown, origin = prose_map(excerpt.text)
+            lo, hi = shown_span(origin, sentence.start - start, sentence.end - start)
+            doc_id = place.doc_id
             passages.append(Passage(
                 rank=rank, citation=f"[{rank}]", doc_id=doc_id, chunk_id=f"{doc_id}:{place.index}",
                 title=excerpt.title, source=excerpt.source, url=excerpt.url, published=excerpt.published,
-                text=excerpt.text, sentence=excerpt.text[best.start - start : best.end - start],
-                sentence_start=best.start, sentence_end=best.end, speaker=best.speaker, char_start=start, char_end=end,
-                score=round(float(score), 6), similarity=round(float(sim), 4),
+                text=excerpt.text, sentence=excerpt.text[sentence.start - start : sentence.end - start],
+                display_text=shown, display_sentence=shown[lo:hi].strip(),
+                sentence_start=sentence.start, sentence_end=sentence.end, speaker=sentence.speaker,
+                char_start=start, char_end=place.end, score=round(float(score), 6), similarity=round(float(sim), 4),
             ))
         return passages
+
+
+class _Asked:
+    """One question as the answering stages see it: its text and vector, the passages read for it, and
+    how each passage's answering sentence is picked."""
+
+    def __init__(self, store: Store, question: str, query: np.ndarray) -> None:
+        self.store, self.question, self.query = store, question, query
+        terms = set(tokenize([question])[0])
+        self.terms = idf_weights(terms, store.term_stats(sorted(terms)))
+        self.expected = expected_answer(question)
+        self._read: dict[int, tuple[Document, object]] = {}
+        self.said: dict[int, str] = {}  # each row's answering sentence, as text, once picked
+
+    def read(self, rows: list[int]) -> list[tuple[Document, object]]:
+        """(excerpt, chunk place) of each row, each read from the store once per question."""
+        todo = [row for row in dict.fromkeys(rows) if row not in self._read]
+        if todo:
+            self._read.update(zip(todo, zip(self.store.excerpts(todo), self.store.chunks(todo))))
+        return [self._read[row] for row in rows]
+
+    def best_sentences(self, rows: list[int], sentences: dict[int, list[SentenceRow]]) -> dict[int, SentenceRow]:
+        """Each row's answering sentence (see ``_best_sentence``)."""
+        if not rows:
+            return {}
+        texts = [[excerpt.text[s.start - place.start : s.end - place.start] for s in sentences[row]]
+                 for row, (excerpt, place) in zip(rows, self.read(rows))]
+        # Every sentence in one tokenize call: tokenizing costs 0.06 ms a call before any text.
+        words = iter(tokenize([text for passage in texts for text in passage]))
+        best = {}
+        for row, (excerpt, place), sentence_texts in zip(rows, self.read(rows), texts):
+            parts = sentences[row]
+            best[row] = sentence = _best_sentence(parts, sentence_texts, [next(words) for _ in parts],
+                                                  self.store.sentence_vectors([s.id for s in parts]), self.query,
+                                                  self.terms, self.expected)
+            self.said[row] = excerpt.text[sentence.start - place.start : sentence.end - place.start]
+        return best
 
 
 def index_config(settings: Settings, embedder: Embedder) -> IndexConfig:
@@ -448,6 +510,24 @@ def _listed(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
+def _vouched(store: Store, question: str, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` (among the first ``NAMED_CANDIDATES``) hold every word of ``question`` but the
+    asking ones (``ASKING``), names included, as BM25 reads them (title, source and date too); none when
+    the question names nothing.
+
+    A question that names something the sources mention, and whose every other word stands in the same
+    passage, is answered by that passage however far its embedding is from the question's.
+    """
+    vouched = np.zeros(len(rows), dtype=bool)
+    wanted = set(tokenize([question])[0]) - ASKING
+    if not wanted or not names(question):
+        return vouched
+    head = [int(row) for row in rows[:NAMED_CANDIDATES]]
+    texts = [lexical_text(excerpt, excerpt.text) for excerpt in store.excerpts(head)]
+    vouched[: len(head)] = [wanted <= set(words) for words in tokenize(texts)]
+    return vouched
+
+
 def _diversify(sources: list[str], penalty: float, k: int) -> list[int]:
     """Positions of ``k`` items picked greedily by rank plus ``penalty`` per item of the same source already picked."""
     counts: dict[str, int] = {}
@@ -472,6 +552,10 @@ def _best_sentence(sentences, texts, words, vectors, query, question_terms: dict
     """
     scores = vectors @ query
     total = sum(question_terms.values())
+    # A heading opening a sentence ("### Senators", "**I. Security**") is not part of what it says: the
+    # sentence is judged and shown without it, and a heading alone is never the answer.
+    leads = [heading_lead(text) for text in texts]
+    texts = [text[lead:] for text, lead in zip(texts, leads)]
     for i, sentence_words in enumerate(words):
         if total:
             shared = sum(question_terms[t] for t in question_terms.keys() & set(sentence_words))
@@ -481,4 +565,8 @@ def _best_sentence(sentences, texts, words, vectors, query, question_terms: dict
             scores[i] -= SHORT_SENTENCE_PENALTY
         if expected is not None and expected.search(texts[i]):
             scores[i] += ANSWER_TYPE_WEIGHT
-    return sentences[int(np.argmax(scores))]
+    headings = np.array([not text for text in texts])
+    if not headings.all():
+        scores[headings] = -np.inf
+    best = int(np.argmax(scores))
+    return sentences[best]._replace(start=sentences[best].start + leads[best]) if texts[best] else sentences[best]

@@ -118,13 +118,14 @@
     header.append(el("span", "cite", passage.citation), title);
     const said = [passage.speaker, passage.published && readableDate(passage.published)].filter(Boolean).join(", ");
     const meta = [!grouped && passage.source, said].filter(Boolean);
-    // The server counts offsets in code points, JavaScript strings in UTF-16 units: split by code point.
-    const chars = Array.from(passage.text);
-    const start = Math.max(0, Math.min(chars.length, passage.sentence_start - passage.char_start));
-    const end = Math.max(start, Math.min(chars.length, passage.sentence_end - passage.char_start));
+    // Shown: the display text (the source's Markdown read, wrapped lines joined), its sentence marked;
+    // `text` and the offsets stay verbatim, for citing.
+    const shown = passage.display_text || passage.text;
+    const sentence = passage.display_sentence || passage.sentence;
+    const at = sentence ? shown.indexOf(sentence) : -1;
     const text = el("p", "text");
-    text.append(chars.slice(0, start).join(""), el("mark", "", chars.slice(start, end).join("")),
-                chars.slice(end).join(""));
+    if (at < 0) text.append(shown);
+    else text.append(shown.slice(0, at), el("mark", "", sentence), shown.slice(at + sentence.length));
     const unknown = grouped ? "Date not stated" : "Source not stated";
     card.append(header, el("div", "meta", meta.join(" · ") || unknown), text);
     return card;
