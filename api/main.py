@@ -22,6 +22,7 @@ from rag.embedding import Embedder
 from . import errors
 from .body_limit import BodyLimit
 from .deps import EngineSlot, RateLimit, require_key
+from .mcp_server import mount_mcp
 from .routes import ask, documents, health, widget
 from .settings import ApiSettings, get_api_settings
 
@@ -41,7 +42,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(slot.refresh)  # before listening, so no request waits for the model
-        async with anyio.create_task_group() as tasks:
+        async with mcp_sessions.run(), anyio.create_task_group() as tasks:
             tasks.start_soon(slot.watch)
             yield
             tasks.cancel_scope.cancel()
@@ -64,6 +65,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.include_router(documents.router, dependencies=checks, responses=refusals)
     app.include_router(health.router)
     app.include_router(widget.router)
+    mcp_sessions = mount_mcp(app, settings)  # the same tools for AI assistants, at /mcp (api/mcp_server.py)
 
     registry = CollectorRegistry()  # per app, so several apps (tests) can live in one process
     Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(
