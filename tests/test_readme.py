@@ -26,3 +26,14 @@ def test_the_readmes_documents_example_is_accepted(api):
     assert response.status_code == 201, response.text
     for doc_id in response.json()["doc_ids"]:
         assert api.client.delete(f"/v1/documents/{doc_id}", headers=AUTH).status_code == 204
+
+
+def test_the_readmes_python_example_prints_cited_passages_from_the_quick_start_index(seed_index, capsys, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Python API") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```", section.index("```python\n") + 9)]
+    monkeypatch.chdir(seed_index.parent)  # the example opens "index", the quick start's folder name
+    (seed_index.parent / "index").symlink_to(seed_index, target_is_directory=True)
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed and printed[0].startswith("[1] ") and "2022-01-16" in printed[0]
