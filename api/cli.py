@@ -27,6 +27,7 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     from .settings import get_api_settings
 
     settings = get_api_settings()
-    if index_dir is not None:
-        settings = settings.model_copy(update={"index_dir": index_dir})
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    # Into the settings, not only uvicorn: /mcp checks Host headers only when it listens on loopback.
+    changes = {"index_dir": index_dir, "host": host, "port": port}
+    settings = settings.model_copy(update={k: v for k, v in changes.items() if v is not None})
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
