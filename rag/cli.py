@@ -88,7 +88,10 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
     settings = get_settings()
     paths = list(corpus) or [*settings.corpus_paths, *([settings.data_dir] if settings.data_dir else [])]
     index_dir = index_dir or settings.index_dir
-    corpora = {origin_of(path): read_paths([path], settings.source_by_host) for path in paths}
+    corpora = {}
+    for path in paths:
+        corpora[origin_of(path)] = read_paths([path], settings.source_by_host)
+        click.echo(f"read {len(corpora[origin_of(path)])} documents from {path}", err=True)
     if shards is not None:
         try:
             ShardedIndex.create(index_dir, shards)
