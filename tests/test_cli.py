@@ -92,7 +92,8 @@ def test_index_prints_documents_and_chunks_per_source(tmp_path):
     args = ["index", "--corpus", str(tmp_path / "c"), "--index", str(tmp_path / "i")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    table = [" ".join(line.split()) for line in result.output.splitlines()[1:]]
+    assert f"read 4 documents from {tmp_path / 'c'}" in result.stderr
+    table = [" ".join(line.split()) for line in result.stdout.splitlines()[1:]]
     assert table == ["source documents chunks", "Source not named 1 1", "President of Russia 1 1", "The White House 2 2"]
-    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
     assert report["skipped"] and report["sources"][-1] == {"source": "The White House", "documents": 2, "chunks": 2}
