@@ -71,9 +71,9 @@ _SPACES = re.compile(r"[ \t\n\r\f\v\xa0\u2000-\u200a\u202f\u205f\u3000]+")  # no
 _AROUND_BREAK = re.compile(rf" *([{_PARAGRAPH}{_LINE}]) *")
 _LINK = re.compile(rf"!?\[([^\[\]{_PARAGRAPH}]*)\]\((?:[^()\s]|\([^()\s]*\))*\)")
 _TAG = re.compile(r"</?(?:sup|sub|em|strong|i|b|u|span|small|br)\b[^<>]*>", re.IGNORECASE)
-_STRONG = re.compile(rf"(\*\*|__)(?=[^\s*_])([^{_PARAGRAPH}{_LINE}]+?)(?<=[^\s*_])\1")
-_EMPHASIS = re.compile(rf"(?<![\w\\])(\*|_)(?=[^\s*_])([^{_PARAGRAPH}{_LINE}*_]+?)(?<=[^\s*_])\1(?!\w)"
-                       rf"|\*(?=[^\s*])([^{_PARAGRAPH}{_LINE}*]+?)(?<=[^\s*])\*")
+# Only "*" emphasis: "_" runs inside names and code ("window.__xss"), and the sources use none.
+_STRONG = re.compile(rf"(\*\*)(?=[^\s*])([^{_PARAGRAPH}{_LINE}]+?)(?<=[^\s*])\1")
+_EMPHASIS = re.compile(rf"(\*)(?=[^\s*])([^{_PARAGRAPH}{_LINE}*]+?)(?<=[^\s*])\1")
 # Marks left unpaired where the cut fell between them ("Room* and"); a lone "* * *" between spaces stays.
 _STRAY = re.compile(r"\*\*+|(?<=\w)\*(?!\w)|(?<!\w)\*(?=\w)")
 _BREAKS = re.compile(rf"[ {_PARAGRAPH}{_LINE}]*{_PARAGRAPH}[ {_PARAGRAPH}{_LINE}]*|{_LINE}[ {_LINE}]*")
@@ -104,7 +104,7 @@ def prose_map(text: str) -> tuple[str, list[int]]:
     out, origin = _sub(_LINK, lambda m: [1], out, origin)
     out, origin = _sub(_TAG, lambda m: [], out, origin)
     for pattern in (_STRONG, _STRONG, _EMPHASIS, _EMPHASIS):  # twice: ***both*** and nested marks
-        out, origin = _sub(pattern, lambda m: [2 if m.group(2) is not None else 3], out, origin)
+        out, origin = _sub(pattern, lambda m: [2], out, origin)
     out, origin = _sub(_STRAY, lambda m: [], out, origin)
     out, origin = _sub(_BREAKS, lambda m: [("\n\n" if _PARAGRAPH in m.group() else "\n", m.start())], out, origin)
     out = "".join(chr(ord(c) - 0xE000) if 0xE000 <= ord(c) < 0xE080 and chr(ord(c) - 0xE000) in _PUNCTUATION
