@@ -184,7 +184,8 @@ def test_a_sharded_store_answers_as_one_store(tmp_path, embedder, chunker, open_
     build_index(tmp_path / "four", docs, embedder, chunker)
     sharded = engine_of(tmp_path / "four", embedder, open_settings)
     assert [s.stats().documents > 0 for s in sharded.store.shards] == [True] * 4
-    same_answers(sharded, engine_of(tmp_path / "one", embedder, open_settings))
+    seed_questions = [json.loads(line)["question"] for line in (ROOT / "evals" / "seed.jsonl").read_text().splitlines()[1:]]
+    same_answers(sharded, engine_of(tmp_path / "one", embedder, open_settings), QUESTIONS + seed_questions)
     one = engine_of(tmp_path / "one", embedder, open_settings)
     grouped = sharded.ask(QUESTIONS[0], group_by="source"), one.ask(QUESTIONS[0], group_by="source")
     assert [p.chunk_id for p in grouped[0].passages] == [p.chunk_id for p in grouped[1].passages]
