@@ -12,7 +12,6 @@ from typing import AsyncIterator
 
 import anyio
 import httpx2
-import pytest
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
