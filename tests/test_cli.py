@@ -10,7 +10,7 @@ QUESTION = "Why does Russia object to NATO expansion?"
 def test_ask_json_shape(seed_index):
     result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "--json", "-k", "3", QUESTION])
     assert result.exit_code == 0, result.output
-    answer = json.loads(result.output)
+    answer = json.loads(result.stdout)
     assert {"question", "mode", "top_k", "abstained", "passages", "took_ms", "as_of"} <= answer.keys()
     assert answer["mode"] == "hybrid" and not answer["abstained"] and len(answer["passages"]) == 3
     assert set(answer["passages"][0]) >= {
@@ -22,13 +22,13 @@ def test_ask_json_shape(seed_index):
 def test_ask_prints_citations_and_the_sentence(seed_index):
     result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), QUESTION])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("[1] ") and "2022-01-16" in result.output and "> " in result.output
+    assert result.stdout.startswith("[1] ") and "2022-01-16" in result.output and "> " in result.output
 
 
 def test_ask_says_why_the_sources_cannot_answer(seed_index):
     result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "When did the invasion begin in February 2022?"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("The sources do not answer this question. The sources end on 2022-01-16; "
+    assert result.stdout.startswith("The sources do not answer this question. The sources end on 2022-01-16; "
                                     "they cannot report what happened in February 2022.")
 
 
@@ -43,7 +43,7 @@ def test_ask_notes_a_name_no_source_mentions(seed_index):
     question = "Why does Russia object to NATO expansion, according to Zubrowski?"
     result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), question])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("[1] ") and "\n\nNote: The sources never mention Zubrowski.\n\n(" in result.output
+    assert result.stdout.startswith("[1] ") and "\n\nNote: The sources never mention Zubrowski.\n\n(" in result.output
 
 
 def test_ask_file_prints_one_json_line_per_question(seed_index, tmp_path):
@@ -51,7 +51,7 @@ def test_ask_file_prints_one_json_line_per_question(seed_index, tmp_path):
     questions.write_text(f"{QUESTION}\n\n" + json.dumps({"question": "Who is Keir Giles?"}) + "\n")
     result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "--file", str(questions)])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["question"] for line in lines] == [QUESTION, "Who is Keir Giles?"]
 
 
@@ -75,10 +75,10 @@ def test_index_reports_documents_and_chunks(tmp_path):
 def test_ask_by_source_prints_groups(seed_index):
     result = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "--by-source", "--json", QUESTION])
     assert result.exit_code == 0, result.output
-    answer = json.loads(result.output)
+    answer = json.loads(result.stdout)
     assert answer["group_by"] == "source" and answer["groups"][0]["source"] == ""  # the seed names no outlet
     assert len(answer["passages"]) == 2
-    text = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "--by-source", QUESTION]).output
+    text = CliRunner().invoke(main, ["ask", "--index", str(seed_index), "--by-source", QUESTION]).stdout
     assert text.startswith("== Source not named (2022-01-16)")
 
 

@@ -150,7 +150,7 @@ def test_cli_skips_a_set_whose_corpus_is_absent(tmp_path):
                     + json.dumps({"id": "a", "question": "Who?", "answerable": False}) + "\n")
     result = CliRunner().invoke(main, ["eval", "--set", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    assert "is not here" in json.loads(result.output)["skipped"]
+    assert "is not here" in json.loads(result.stdout)["skipped"]
 
 
 def test_cli_runs_a_set_over_another_corpus(sides_result, tmp_path):
@@ -162,7 +162,7 @@ def test_cli_runs_a_set_over_another_corpus(sides_result, tmp_path):
     result = CliRunner().invoke(main, ["eval", "--set", str(path), "--corpus", str(folder), "--mode", "hybrid",
                                        "--cache-dir", str(tmp_path / "cache"), "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["corpus"] == [str(folder.resolve())] and data["modes"]["hybrid"]["perspective_coverage"] == 1.0
 
 
