@@ -34,7 +34,7 @@ from rag.retrieve import index_config
 from rag.settings import get_settings
 
 from .runner import cached_index, judge, score_mode
-from .sets import check_evidence, load_set
+from .sets import EvalSet, check_evidence, load_set
 
 ROOT = Path(__file__).resolve().parent.parent
 BRIEFINGS = ROOT.parent / "shared" / "data" / "crisis" / "wh_briefings" / "wh_2021-09_to_2022-03_crisis.jsonl"
@@ -80,14 +80,19 @@ def training_data(work: Path, embedder: Embedder, questions: int, seed: int) -> 
     return np.vstack(features), np.array(labels), groups
 
 
-def validate(model: Path | None, embedder: Embedder, validation: Path, cache: Path) -> dict:
+def validation_index(embedder: Embedder, validation: Path, cache: Path) -> tuple[EvalSet, Path]:
+    """The validation set, its evidence checked, and the index of its corpus (read and synced once)."""
     eval_set = load_set(validation)
     settings = get_settings()
     documents = read_paths(eval_set.corpus_paths(), settings.source_by_host)
     check_evidence(eval_set, documents)
-    index = cached_index(eval_set.corpus_paths(), documents, cache, embedder, "corpus", settings)
-    engine = Engine.open(index, settings=settings.model_copy(update={"reranker": str(model) if model else "none"}),
-                         embedder=embedder)
+    return eval_set, cached_index(eval_set.corpus_paths(), documents, cache, embedder, "corpus", settings)
+
+
+def validate(model: Path | None, embedder: Embedder, eval_set: EvalSet, index: Path) -> dict:
+    """The hybrid mode's figures on the validation set, reranked by ``model`` (None: no reranker)."""
+    settings = get_settings().model_copy(update={"reranker": str(model) if model else "none"})
+    engine = Engine.open(index, settings=settings, embedder=embedder)
     sources = len(engine.store.stats().sources)
     outcomes = [judge(item, engine.ask(item.question, 10, "hybrid"), sources) for item in eval_set.items]
     scores = score_mode(eval_set.items, outcomes, "hybrid")
@@ -125,7 +130,8 @@ def main() -> None:
     mined_s = time.perf_counter() - started
     if args.only_data:
         return
-    baseline = validate(None, embedder, args.validation, args.cache_dir)
+    eval_set, index = validation_index(embedder, args.validation, args.cache_dir)
+    baseline = validate(None, embedder, eval_set, index)
     log(f"validation without a reranker: {baseline}")
     best = None
     for params in GRID:
@@ -134,7 +140,7 @@ def main() -> None:
         model.fit(x, y, group=groups)
         path = args.work / f"candidate-{len(params)}-{params['num_leaves']}-{params['n_estimators']}.txt"
         model.booster_.save_model(str(path))
-        figures = validate(path, embedder, args.validation, args.cache_dir)
+        figures = validate(path, embedder, eval_set, index)
         log(f"{params}: trained in {time.perf_counter() - started:.1f} s; validation {figures}")
         if best is None or (figures["hit@3"], figures["mrr"]) > (best[1]["hit@3"], best[1]["mrr"]):
             best = (path, figures, params)

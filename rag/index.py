@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
@@ -127,6 +128,7 @@ class LocalIndex:
         self.index_kind = index_kind
         self.batch_size = batch_size
         self._segments: dict[str, Segment] = {}  # opened segments, shared by the snapshots that hold them
+        self._views: dict[tuple[str, str | None], LiveSegment] = {}  # (segment, its tombstones' checksum) -> view
         self._live: tuple[str, dict[str, tuple[str, int, str]]] | None = None  # (manifest, doc_id -> place)
         self._docstore: DocumentStore | None = None  # opened by the first write
 
@@ -151,8 +153,13 @@ class LocalIndex:
         return LocalStore(name, self._live_segments(manifest, verify))
 
     def _live_segments(self, manifest: dict, verify: bool = True) -> list[LiveSegment]:
-        live = []
-        for entry in manifest["segments"]:
+        return [self._view(entry, verify) for entry in manifest["segments"]]
+
+    def _view(self, entry: dict, verify: bool = True) -> LiveSegment:
+        """A manifest entry's segment with its tombstones applied; kept, as a write, the reload after it and
+        every later manifest that leaves the segment alone would otherwise read and check them again."""
+        key = (entry["name"], entry.get("dead_sha256"))
+        if key not in self._views:
             segment = self._segment(entry["name"], verify)
             dead = np.zeros(0, dtype=np.int64)
             if entry.get("dead"):
@@ -160,16 +167,13 @@ class LocalIndex:
                 if not path.exists() or sha256(path) != entry["dead_sha256"]:
                     raise CorruptIndex(f"{path} is missing or does not match its checksum; rebuild with `rag index --rebuild`")
                 dead = np.load(path)
-            live.append(LiveSegment(segment, dead))
-        return live
+            self._views[key] = LiveSegment(segment, dead)
+        return self._views[key]
 
     def _segment(self, name: str, verify: bool = True) -> Segment:
         if name not in self._segments:
             self._segments[name] = Segment(self.index_dir / name, verify)
         return self._segments[name]
-
-    def sources(self) -> list[SourceCount]:
-        return self.open(verify=False).stats().sources
 
     # Writing
 
@@ -272,7 +276,9 @@ class LocalIndex:
                 old = np.load(segment.folder / entry["dead"]) if entry.get("dead") else np.zeros(0, dtype=np.int64)
                 dead = np.union1d(old, by_segment[entry["name"]]).astype(np.int64)
                 entry["dead"] = f"dead-{generation}.npy"
-                _save_array(segment.folder / entry["dead"], dead)
+                buffer = io.BytesIO()
+                np.save(buffer, dead)
+                write_durably(segment.folder / entry["dead"], buffer.getvalue())
                 entry["dead_sha256"] = sha256(segment.folder / entry["dead"])
         embedded = 0
         if index:
@@ -389,11 +395,10 @@ class LocalIndex:
             old = old_entries.get(entry["name"])
             if old == entry:
                 continue
-            segment = self._segment(entry["name"])
-            dead = set(np.load(segment.folder / entry["dead"]).tolist()) if entry.get("dead") else set()
+            view = self._view(entry)
+            segment, dead = view.segment, set(view.dead.tolist())
             if old is not None:  # new tombstones only
-                before = set(np.load(segment.folder / old["dead"]).tolist()) if old.get("dead") else set()
-                for ordinal in dead - before:
+                for ordinal in dead - set(self._view(old).dead.tolist()):
                     live.pop(segment.doc_ids[ordinal], None)
                 continue
             for ordinal, doc_id in enumerate(segment.doc_ids):
@@ -433,12 +438,14 @@ class LocalIndex:
         for path in self.index_dir.glob("seg-*"):
             if path.name not in segments:
                 shutil.rmtree(path, ignore_errors=True)
-                stale = self._segments.pop(path.name, None)
-                del stale  # readers that hold it keep it open; the files go when they let it go
+                # Readers that hold it keep it open; the files go when they let it go.
+                self._segments.pop(path.name, None)
             else:
                 for dead in path.glob("dead-*.npy"):
                     if (path.name, dead.name) not in dead_files:
                         dead.unlink(missing_ok=True)
+        live_views = {(e["name"], e.get("dead_sha256")) for m in keep for e in m["segments"]}
+        self._views = {key: view for key, view in self._views.items() if key in live_views}
 
     def _remove_debris(self, manifest: dict | None) -> None:
         # Only called under the writer lock, so whatever a write leaves half-made is from one that died.
@@ -486,16 +493,6 @@ def merge_plan(segments: Sequence[tuple[int, int]]) -> list[int]:
         if len(tiers[tier]) >= MERGE_FACTOR:
             return tiers[tier]
     return [i for i, (live, total) in enumerate(segments) if total and (total - live) >= MAX_DEAD_SHARE * total]
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    aside = path.with_name(path.name + ".tmp")
-    with open(aside, "wb") as handle:
-        np.save(handle, array)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(aside, path)
-    fsync_dir(path.parent)
 
 
 def open_index(index_dir: Path, config: IndexConfig, index_kind: str = "auto", batch_size: int = 32):

@@ -180,9 +180,6 @@ class ShardedIndex:
     def open(self, verify: bool = True) -> ShardedStore:
         return ShardedStore([p.open(verify) for p in self.parts], self._pool)
 
-    def sources(self) -> list[SourceCount]:
-        return self.open(verify=False).stats().sources
-
     def sync(self, corpora: Mapping[str, Sequence[Document]], embedder: Embedder, progress: bool = False,
              rebuild: bool = False, force: bool = False) -> BuildReport:
         split = {origin: self._split(docs) for origin, docs in corpora.items()}
