@@ -196,7 +196,7 @@ def index_kinds(vectors: np.ndarray, queries: np.ndarray) -> dict[str, dict]:
             built.save(path)
             del built
             faiss.omp_set_num_threads(1)
-            index = VectorIndex.load(path)
+            index = VectorIndex.read(path.read_bytes())
             found = index.search_many(queries, 10)[1]
             exact = found if exact is None else exact
             recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found.tolist(), exact.tolist())])

@@ -208,9 +208,9 @@ def index_config(folder: Path) -> IndexConfig:
     return IndexConfig(manifest["model"], manifest["dimension"], ChunkerConfig(**manifest["chunker"]))
 
 
-def open_store(folder: Path, verify: bool = False):
+def open_store(folder: Path):
     """A snapshot (a Store) of the index at ``folder``, local or sharded."""
-    return open_index(Path(folder), index_config(folder)).open(verify)
+    return open_index(Path(folder), index_config(folder)).open()
 
 
 def synthetic_generation(folder: Path, chunks: int, pool: np.ndarray, chunker: ChunkerConfig, data: Data,
@@ -222,7 +222,7 @@ def synthetic_generation(folder: Path, chunks: int, pool: np.ndarray, chunker: C
     config = IndexConfig(model, pool.shape[1], chunker)
     try:
         found = manifests(folder)
-        stats = open_index(folder, config).open(verify=False).stats()
+        stats = open_index(folder, config).open().stats()
         if (all(m.get("format") == FORMAT_VERSION and m.get("model") == model for m in found)
                 and stats.chunks >= chunks and len(found) == max(shards, 1)):
             return folder

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .documents import Document
+from .errors import CorruptIndex
 
 API_ORIGIN = "api"
 FILE = "documents.sqlite"
@@ -48,11 +49,34 @@ class DocumentStore:
 
     def __init__(self, index_dir: Path) -> None:
         self.path = Path(index_dir) / FILE
-        # check_same_thread=False: the service writes from worker threads, one at a time (the writer lock).
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # in WAL mode NORMAL could lose the last commits on power loss
-        self._db.executescript(SCHEMA)
+        try:
+            # check_same_thread=False: the service writes from worker threads, one at a time (the writer lock).
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # in WAL mode NORMAL could lose the last commits on power loss
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    def _damaged(self, why: object) -> CorruptIndex:
+        return CorruptIndex(f"{self.path} is damaged ({why}). It is the index's source of truth: restore it from "
+                            "a backup, or move it aside and run `rag index` to index the corpus again (documents "
+                            "added over the API since the backup are then lost)")
+
+    def check(self) -> None:
+        """Every page readable and every document's text and metadata matching its digest (SQLite keeps no
+        checksums of its own); CorruptIndex naming the file otherwise. Reads the whole store: done once
+        per process, when it first writes."""
+        try:
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise self._damaged("; ".join(problems[:3]))
+            stored = self.digests()
+            for doc in self.documents():
+                if stored.get(doc.doc_id) != digest(doc):
+                    raise self._damaged(f"document {doc.doc_id} does not match its digest")
+        except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: undecodable text or extra
+            raise self._damaged(exc) from None
 
     def close(self) -> None:
         self._db.close()

@@ -23,3 +23,7 @@ class CorruptIndex(RagError):
 
 class BadQuery(RagError):
     """A question or its options cannot be answered as given (empty, unknown mode, bad filter)."""
+
+
+class ShardUnavailable(RagError):
+    """A shard of a sharded index did not answer (its process died or is restarting)."""

@@ -49,7 +49,7 @@ from .documents import Document
 from .embedding import Embedder
 from .errors import CorruptIndex, IndexMismatch, IndexNotFound
 from .local_store import LocalStore
-from .segment import LiveSegment, Segment, fsync_dir, merge_segments, sha256, write_durably, write_segment
+from .segment import META, LiveSegment, Segment, fsync_dir, merge_segments, sha256, write_durably, write_segment
 from .storage import SourceCount
 
 FORMAT_VERSION = 7  # bump when what is stored changes meaning (BM25 tokens, tables, layout)
@@ -131,6 +131,7 @@ class LocalIndex:
         self._views: dict[tuple[str, str | None], LiveSegment] = {}  # (segment, its tombstones' checksum) -> view
         self._live: tuple[str, dict[str, tuple[str, int, str]]] | None = None  # (manifest, doc_id -> place)
         self._docstore: DocumentStore | None = None  # opened by the first write
+        self.problem: str | None = None  # why the last `open` served an older state than CURRENT's
 
     # Reading
 
@@ -143,37 +144,73 @@ class LocalIndex:
             return None
         return target if target.startswith("manifest-") else None
 
-    def open(self, verify: bool = True) -> LocalStore:
-        """A snapshot of the current manifest (its checksums checked when a segment is first opened)."""
+    def open(self) -> LocalStore:
+        """A snapshot of the current manifest, every file it reads checked. When the current manifest or a
+        file of it is damaged, the newest older manifest that is intact is served instead, and `problem`
+        says why; CorruptIndex (naming the damaged file) when none is."""
         name = self.current()
         if name is None:
             raise IndexNotFound(f"no index at {self.index_dir}: build one with `rag index --index {self.index_dir}`")
+        try:
+            store = self._open(name)
+            self.problem = None
+            return store
+        except CorruptIndex as damaged:
+            for older in self._older_manifests(name):
+                try:
+                    store = self._open(older)
+                except (CorruptIndex, IndexMismatch):
+                    continue
+                self.problem = f"{damaged}; serving the last intact state, {older}"
+                return store
+            raise
+
+    def _open(self, name: str) -> LocalStore:
         manifest = read_manifest(self.index_dir / name)
         check_config(manifest, self.config, self.index_dir)
-        return LocalStore(name, self._live_segments(manifest, verify))
+        return LocalStore(name, self._live_segments(manifest))
 
-    def _live_segments(self, manifest: dict, verify: bool = True) -> list[LiveSegment]:
-        return [self._view(entry, verify) for entry in manifest["segments"]]
+    def _older_manifests(self, name: str) -> list[str]:
+        """The manifests on disk other than ``name``, newest first."""
+        return sorted((p.name for p in self.index_dir.glob("manifest-*.json") if p.name != name), reverse=True)
 
-    def _view(self, entry: dict, verify: bool = True) -> LiveSegment:
+    def damage(self, store: LocalStore) -> str | None:
+        """What is damaged on disk now among the files ``store`` was loaded from (None when nothing)."""
+        manifest = self.index_dir / store.stats().version
+        try:
+            read_manifest(manifest)
+        except CorruptIndex as exc:
+            if manifest.exists():  # a manifest the writer removed since is not damage
+                return str(exc)
+        return next((found for found in (s.segment.damage() for s in store.segments) if found), None)
+
+    def _live_segments(self, manifest: dict) -> list[LiveSegment]:
+        return [self._view(entry) for entry in manifest["segments"]]
+
+    def _view(self, entry: dict) -> LiveSegment:
         """A manifest entry's segment with its tombstones applied; kept, as a write, the reload after it and
         every later manifest that leaves the segment alone would otherwise read and check them again."""
         key = (entry["name"], entry.get("dead_sha256"))
         if key not in self._views:
-            segment = self._segment(entry["name"], verify)
+            segment = self._segment(entry["name"], entry.get("meta_sha256"))
             dead = np.zeros(0, dtype=np.int64)
             if entry.get("dead"):
                 path = segment.folder / entry["dead"]
-                if not path.exists() or sha256(path) != entry["dead_sha256"]:
-                    raise CorruptIndex(f"{path} is missing or does not match its checksum; rebuild with `rag index --rebuild`")
-                dead = np.load(path)
+                try:
+                    raw = path.read_bytes()
+                    if hashlib.sha256(raw).hexdigest() != entry["dead_sha256"]:
+                        raise ValueError("it does not match its checksum")
+                    dead = np.load(io.BytesIO(raw))
+                except (OSError, ValueError) as exc:
+                    raise CorruptIndex(f"{path}: unreadable ({exc}); rebuild with `rag index --rebuild`") from None
             self._views[key] = LiveSegment(segment, dead)
         return self._views[key]
 
-    def _segment(self, name: str, verify: bool = True) -> Segment:
-        if name not in self._segments:
-            self._segments[name] = Segment(self.index_dir / name, verify)
-        return self._segments[name]
+    def _segment(self, name: str, meta_sha256: str | None = None) -> Segment:
+        segment = self._segments.get(name)
+        if segment is None or (meta_sha256 is not None and segment.meta_sha256 != meta_sha256):
+            segment = self._segments[name] = Segment(self.index_dir / name, meta_sha256)
+        return segment
 
     # Writing
 
@@ -185,7 +222,9 @@ class LocalIndex:
         with open(self.index_dir / ".lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             if self._docstore is None:  # kept open: connecting and checkpointing cost more than a delete
-                self._docstore = DocumentStore(self.index_dir)
+                docstore = DocumentStore(self.index_dir)
+                docstore.check()
+                self._docstore = docstore
             manifest = self._usable_manifest()
             if manifest is None:
                 self._import_legacy(self._docstore)
@@ -272,20 +311,19 @@ class LocalIndex:
             by_segment.setdefault(name, []).append(ordinal)
         for entry in entries:
             if entry["name"] in by_segment:
-                segment = self._segment(entry["name"])
-                old = np.load(segment.folder / entry["dead"]) if entry.get("dead") else np.zeros(0, dtype=np.int64)
-                dead = np.union1d(old, by_segment[entry["name"]]).astype(np.int64)
+                view = self._view(entry)
+                dead = np.union1d(view.dead, by_segment[entry["name"]]).astype(np.int64)
                 entry["dead"] = f"dead-{generation}.npy"
                 buffer = io.BytesIO()
                 np.save(buffer, dead)
-                write_durably(segment.folder / entry["dead"], buffer.getvalue())
-                entry["dead_sha256"] = sha256(segment.folder / entry["dead"])
+                write_durably(view.segment.folder / entry["dead"], buffer.getvalue())
+                entry["dead_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
         embedded = 0
         if index:
             documents = list(docstore.documents(index))
             reuse = [self._segment(name) for name in by_segment]  # a changed document's old chunks
             name, embedded = self._new_segment(documents, embedder, reuse, progress, generation)
-            entries.append({"name": name})
+            entries.append(self._entry(name))
         manifest = self._commit(manifest, entries, generation, docstore.version)
         return self._report(manifest, self.current(), embedded, started, added=len(index), removed=len(kill))
 
@@ -294,7 +332,7 @@ class LocalIndex:
         documents = list(docstore.documents())
         generation = max((manifest or {}).get("generation", 0), self._last_generation()) + 1
         name, embedded = self._new_segment(documents, embedder, self._reusable_segments(), progress, generation)
-        manifest = self._commit(None, [{"name": name}], generation, docstore.version)
+        manifest = self._commit(None, [self._entry(name)], generation, docstore.version)
         return self._report(manifest, self.current(), embedded, started, added=len(documents))
 
     def is_stale(self, corpora: Mapping[str, Sequence[Document]]) -> bool:
@@ -331,7 +369,7 @@ class LocalIndex:
         entries = []
         for i, entry in enumerate(manifest["segments"]):
             if i == chosen[0]:
-                entries.append({"name": name})
+                entries.append(self._entry(name))
             elif i not in chosen:
                 entries.append(entry)
         return self._commit(manifest, entries, generation, manifest["docstore_version"])
@@ -345,6 +383,10 @@ class LocalIndex:
         building.rename(self.index_dir / name)
         fsync_dir(self.index_dir)
         return name, embedded
+
+    def _entry(self, name: str) -> dict:
+        """A new segment's manifest entry: its name, and the checksum of the file holding its checksums."""
+        return {"name": name, "meta_sha256": sha256(self.index_dir / name / META)}
 
     def _commit(self, previous: dict | None, entries: list[dict], generation: int, docstore_version: int) -> dict:
         """Write the next manifest durably and make it current; then remove what no kept manifest uses."""

@@ -11,6 +11,7 @@ The numba kernels are cached on disk, so a new process loads them in a fraction 
 from __future__ import annotations
 
 import bisect
+import io
 import json
 import math
 import re
@@ -18,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numba
 import numpy as np
@@ -160,9 +161,10 @@ class Postings:
             np.save(folder / name, array)
 
     @classmethod
-    def load(cls, folder: Path) -> "Postings":
-        terms = json.loads((folder / "terms.json").read_text())
-        arrays = [np.load(folder / name, mmap_mode="r") for name in cls.FILES]
+    def load(cls, read: Callable[[str], bytes]) -> "Postings":
+        """Postings from their files' bytes, ``read`` giving a file's bytes by name (a segment checks them)."""
+        terms = json.loads(read("terms.json"))
+        arrays = [np.load(io.BytesIO(read(name))) for name in cls.FILES]
         return cls(terms, *arrays)
 
     @property

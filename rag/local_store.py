@@ -69,6 +69,9 @@ class LocalStore:
         date_range = (dt.date.fromordinal(first), dt.date.fromordinal(last)) if first is not None else None
         return StoreStats(self.version, sum(documents.values()), sum(chunks.values()), sources, date_range)
 
+    def unavailable(self, since: float) -> list[str]:
+        return []  # one process: it answers or the question fails
+
     def count(self, scope: Scope) -> int:
         total = 0
         for live in self.segments:

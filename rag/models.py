@@ -72,6 +72,8 @@ class Answer:
     note: str = ""  # what the reader should know: why nothing answers, or a name no source mentions
     per_group: int = 0  # with group_by: the passages each addressing source could give; else 0
     returned: int = 0  # how many passages there are: at most top_k, or per_group per group with group_by
+    partial: bool = False  # some shards did not answer: the passages come from the others
+    unavailable: list[str] = field(default_factory=list)  # those shards ("shard-01"), when partial
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,7 +21,7 @@ from .embedding import Embedder
 from .dates import after_the_sources, date_windows
 from .errors import BadQuery, IndexNotFound
 from .fusion import normalised, score_fusion
-from .index import BuildReport, IndexConfig, open_index
+from .index import BuildReport, IndexConfig, LocalIndex, open_index
 from .features import Candidates, candidate_features
 from .lexical import idf_weights, tokenize, unknown
 from .names import names
@@ -32,6 +32,7 @@ from .rerank import late_interaction
 from .reranking import load_reranker
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
 from .segment import dense_text, lexical_text
+from .sharded import ShardedIndex
 from .sentences import heading_lead, prose, prose_map, shown_span
 from .settings import Settings, get_settings
 from .spelling import spellings
@@ -67,24 +68,26 @@ class Engine:
     ('[1]', 'They reference Moscow’s greatest grievance being ...')
     """
 
-    def __init__(self, index_dir: Path, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, index_dir: Path, settings: Settings, embedder: Embedder,
+                 index: LocalIndex | ShardedIndex | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.settings = settings
         self.embedder = embedder
         self._lock = threading.Lock()  # one write or reload at a time; questions never wait for it
         self._beside = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="rag-bm25")
         self._merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-merge")
-        self.index = open_index(self.index_dir, self.config, settings.index_kind, settings.embed_batch_size)
+        self.index = index or open_index(self.index_dir, self.config, settings.index_kind, settings.embed_batch_size)
         self.reranker = load_reranker(settings.reranker)
         self._store = self.index.open()
 
     @classmethod
     def open(cls, index_dir: Path | str | None = None, *, settings: Settings | None = None,
-             embedder: Embedder | None = None) -> "Engine":
-        """Open the index at ``index_dir`` (default: the ``RAG_INDEX_DIR`` setting) with the configured model."""
+             embedder: Embedder | None = None, index: LocalIndex | ShardedIndex | None = None) -> "Engine":
+        """Open the index at ``index_dir`` (default: the ``RAG_INDEX_DIR`` setting) with the configured model;
+        ``index`` stands for that directory when the caller opened it another way (rag.ray_cluster)."""
         settings = settings or get_settings()
         embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
-        return cls(Path(index_dir or settings.index_dir), settings, embedder)
+        return cls(Path(index_dir or settings.index_dir), settings, embedder, index)
 
     @property
     def config(self) -> IndexConfig:
@@ -173,6 +176,7 @@ class Engine:
         if not 1 <= per_group <= MAX_TOP_K:
             raise BadQuery(f"per_group: must be between 1 and {MAX_TOP_K}, got {per_group}")
         store = self._store  # one snapshot for the whole request, even if a reload happens meanwhile
+        asked_at = time.monotonic()
         stats = store.stats()
         _check_filters(filters, stats)
         scope = Scope.of(filters)
@@ -199,12 +203,14 @@ class Engine:
                 if passages and max(p.similarity for p in passages) < self.settings.unknown_name_abstain:
                     not_addressed = sorted(set(not_addressed) | {g.source for g in groups})
                     passages, groups = [], []
+        unavailable = store.unavailable(asked_at)
         return Answer(
             question=question, mode=mode, top_k=top_k, per_group=per_group if group_by else 0,
             returned=len(passages), abstained=not passages, passages=passages,
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             as_of=max((p.published for p in passages), default=""),
             group_by=group_by or "", groups=groups, not_addressed=not_addressed, note=note,
+            partial=bool(unavailable), unavailable=unavailable,
         )
 
     def _choose(self, store: Store, asked: "_Asked", rows, scores, top_k, penalty=0.0, by_document=False):

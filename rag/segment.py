@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -213,30 +214,66 @@ def _reuse_vectors(reuse: Sequence["Segment"], chunk_rows, first_sentence, vecto
 
 
 class Segment:
-    """One segment opened for reading; what a search needs of it is held in memory or mapped."""
+    """One segment opened for reading. Every file is read whole, checked against its checksum and held in
+    memory, never mapped: what a search reads is what was verified, and damage done to the files later
+    (truncation, a flipped byte) cannot change an answer or kill the process; `damage` finds it."""
 
-    def __init__(self, folder: Path, verify: bool = True) -> None:
+    def __init__(self, folder: Path, meta_sha256: str | None = None) -> None:
         self.folder = folder
         self.name = folder.name
         try:
-            meta = json.loads((folder / META).read_bytes())
-            files = meta["files"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raw = (folder / META).read_bytes()
+            if meta_sha256 is not None and hashlib.sha256(raw).hexdigest() != meta_sha256:
+                raise ValueError("it does not match the checksum its manifest records")
+            meta = json.loads(raw)
+            self.files: dict[str, str] = dict(meta["files"])
+            self.documents = int(meta["documents"])
+            self.chunks_count = int(meta["chunks"])
+            self.dimension = int(meta["dimension"])
+            self.kind = str(meta["index_kind"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
             raise CorruptIndex(f"{folder / META}: unreadable ({exc}); rebuild with `rag index --rebuild`") from None
-        if verify:
-            for name, expected in files.items():
-                path = folder / name
-                if not path.exists() or sha256(path) != expected:
-                    raise CorruptIndex(f"{path} is missing or does not match its checksum; rebuild with `rag index --rebuild`")
-        self.documents = int(meta["documents"])
-        self.chunks_count = int(meta["chunks"])
-        self.dimension = int(meta["dimension"])
-        self.kind = meta["index_kind"]
-        self.connection = store.open_readonly(folder / "store.sqlite")
-        self.dense = VectorIndex.load(folder / "dense.faiss")
-        self._vectors = np.load(folder / "vectors.npy", mmap_mode="r") if (folder / "vectors.npy").exists() else None
-        self.sentence_vectors = np.load(folder / "sentences.npy", mmap_mode="r")
-        self.postings = Postings.load(folder / "lexical")
+        self.meta_sha256 = hashlib.sha256(raw).hexdigest()
+        try:
+            self.connection = store.open_in_memory(self._read("store.sqlite"))
+            self.dense = VectorIndex.read(self._read("dense.faiss"))
+            vectors = self._read("vectors.npy") if "vectors.npy" in self.files else None
+            self._vectors = np.load(io.BytesIO(vectors)) if vectors is not None else None
+            self.sentence_vectors = np.load(io.BytesIO(self._read("sentences.npy")))
+            self.postings = Postings.load(lambda name: self._read(f"lexical/{name}"))
+            self._load_columns()
+        except CorruptIndex:
+            raise
+        except Exception as exc:  # checksums match but the content cannot be read: written by another version
+            raise CorruptIndex(f"{folder}: unreadable ({type(exc).__name__}: {exc}); rebuild with "
+                               "`rag index --rebuild`") from None
+
+    def _read(self, name: str) -> bytes:
+        """A file's bytes, checked against the checksum the segment recorded when it was written."""
+        path = self.folder / name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CorruptIndex(f"{path}: unreadable ({exc.strerror}); rebuild with `rag index --rebuild`") from None
+        if name not in self.files or hashlib.sha256(data).hexdigest() != self.files[name]:
+            raise CorruptIndex(f"{path} does not match its checksum; rebuild with `rag index --rebuild`")
+        return data
+
+    def damage(self) -> str | None:
+        """What is wrong with this segment's files on disk now (None when they are intact): a periodic
+        check for damage done after they were loaded."""
+        try:
+            for name in [META, *self.files]:
+                if name == META:
+                    if sha256(self.folder / META) != self.meta_sha256:
+                        return f"{self.folder / META} changed on disk"
+                elif sha256(self.folder / name) != self.files[name]:
+                    return f"{self.folder / name} does not match its checksum"
+        except OSError as exc:
+            return f"{exc.filename}: {exc.strerror}"
+        return None
+
+    def _load_columns(self) -> None:
         self.doc_ids, self.doc_sources, self.doc_published, self.doc_digests = store.document_columns(self.connection)
         self.chunks = store.chunk_columns(self.connection)  # (doc_ordinal, idx, start, end) per row
         self.chunk_doc = self.chunks[:, 0]

@@ -3,13 +3,15 @@
 A document lives in shard ``shard_of(doc_id)``; each shard is a complete `LocalIndex` (its own document
 store and segments) in ``DIR/shard-NN/``. A search fans out to every shard and keeps the best; BM25 first
 sums the shards' term statistics, so every shard scores with the global ones and the merged ranking
-equals one index's. `ShardedStore` takes any Stores, so the shards may be local objects or remote ones.
+equals one index's. `ShardedStore` takes any Stores, so the shards may be local objects or remote ones
+(rag.ray_cluster); a remote shard that dies is left out of searches, and the answer says so, until it is back.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence, TypeVar
@@ -18,7 +20,7 @@ import numpy as np
 
 from .documents import Document
 from .embedding import Embedder
-from .errors import IndexNotFound
+from .errors import IndexNotFound, ShardUnavailable
 from .index import BuildReport, IndexConfig, LocalIndex
 from .storage import (ChunkRef, DocumentSummary, Hits, Scope, SentenceRow, SourceCount, Store, StoreStats,
                       TermStats, best_of)
@@ -26,6 +28,9 @@ from .storage import (ChunkRef, DocumentSummary, Hits, Scope, SentenceRow, Sourc
 SHARDS_FILE = "shards.json"
 SHARD_BITS = 48  # below them, the shard's own id (a local store's ids stay under 2**48)
 SHARD_MASK = (1 << SHARD_BITS) - 1
+# Seconds a shard that failed is left out of searches before it is asked again: each question then waits
+# for a dead shard at most once in that time, not once per search it makes.
+RETRY_AFTER = 2.0
 T = TypeVar("T")
 
 
@@ -43,21 +48,62 @@ def _by_shard(ids: Sequence[int]) -> dict[int, tuple[list[int], list[int]]]:
     return groups
 
 
+def _stats_or_none(shard: Store) -> StoreStats | None:
+    # Every shard is asked, even one that failed lately: a remote one keeps its snapshot's statistics, so
+    # they stay whole (and the version the same: no reload) while it is down.
+    try:
+        return shard.stats()
+    except ShardUnavailable:
+        return None
+
+
 class ShardedStore:
-    """Several Stores as one: searches fan out in parallel; ids carry the shard in their high bits."""
+    """Several Stores as one: searches fan out in parallel; ids carry the shard in their high bits.
+
+    A shard that raises `ShardUnavailable` is left out of searches and statistics (for ``RETRY_AFTER``
+    seconds, then asked again) and named by `unavailable`, so the answer is partial rather than failed.
+    Reading chunks or documents that a shard holds still raises: they cannot come from another shard.
+    """
 
     def __init__(self, shards: Sequence[Store], pool: ThreadPoolExecutor | None = None) -> None:
         self.shards = list(shards)
         self._pool = pool or ThreadPoolExecutor(max_workers=len(self.shards), thread_name_prefix="rag-shard")
+        self._failed: dict[int, float] = {}  # shard -> when it last failed (time.monotonic())
+        self._missed: dict[int, float] = {}  # shard -> when a search last went without it
 
-    def _fan_out(self, call: Callable[[Store], T]) -> list[T]:
-        return list(self._pool.map(call, self.shards))
+    def _ask(self, shard: int, call: Callable[[Store], T]) -> T | None:
+        now = time.monotonic()
+        if now - self._failed.get(shard, -RETRY_AFTER) < RETRY_AFTER:
+            self._missed[shard] = now
+            return None
+        try:
+            found = call(self.shards[shard])
+        except ShardUnavailable:
+            self._failed[shard] = self._missed[shard] = time.monotonic()
+            return None
+        self._failed.pop(shard, None)
+        return found
 
-    def _hits(self, parts: list[Hits], k: int) -> Hits:
-        return best_of([Hits((i << SHARD_BITS) | p.ids, p.scores) for i, p in enumerate(parts)], k)
+    def _fan_out(self, call: Callable[[Store], T]) -> list[T | None]:
+        """Each shard's answer, None for those that gave none; ShardUnavailable when none did."""
+        parts = list(self._pool.map(lambda shard: self._ask(shard, call), range(len(self.shards))))
+        if all(p is None for p in parts):
+            raise self._none_answered()
+        return parts
+
+    def _none_answered(self) -> ShardUnavailable:
+        return ShardUnavailable(f"none of the {len(self.shards)} shards answered; try again when they are back")
+
+    def unavailable(self, since: float) -> list[str]:
+        return [f"shard-{shard:02d}" for shard, when in sorted(self._missed.items()) if when >= since]
+
+    def _hits(self, parts: list[Hits | None], k: int) -> Hits:
+        return best_of([Hits((i << SHARD_BITS) | p.ids, p.scores) for i, p in enumerate(parts) if p is not None], k)
 
     def stats(self) -> StoreStats:
-        parts = [s.stats() for s in self.shards]
+        parts = [p for p in self._pool.map(_stats_or_none, self.shards) if p is not None]
+        if not parts:
+            raise self._none_answered()
         documents: dict[str, list[int]] = {}
         for part in parts:
             for count in part.sources:
@@ -72,13 +118,13 @@ class ShardedStore:
         )
 
     def count(self, scope: Scope) -> int:
-        return sum(s.count(scope) for s in self.shards)
+        return sum(n for n in self._fan_out(lambda s: s.count(scope)) if n is not None)
 
     def dense_search(self, query: np.ndarray, k: int, scope: Scope) -> Hits:
         return self._hits(self._fan_out(lambda s: s.dense_search(query, k, scope)), k)
 
     def term_stats(self, terms: Sequence[str]) -> TermStats:
-        parts = self._fan_out(lambda s: s.term_stats(terms))
+        parts = [p for p in self._fan_out(lambda s: s.term_stats(terms)) if p is not None]
         total = parts[0]
         for part in parts[1:]:
             total = total + part
@@ -91,7 +137,7 @@ class ShardedStore:
         return self._hits(self._fan_out(lambda s: s.lexical_search(terms, k, scope, stats)), k)
 
     def has_term_starting(self, prefix: str) -> bool:
-        return any(s.has_term_starting(prefix) for s in self.shards)
+        return any(self._fan_out(lambda s: s.has_term_starting(prefix)))
 
     def _gather(self, ids: Sequence[int], call: Callable[[Store, list[int]], list]) -> list:
         found: list = [None] * len(ids)
@@ -177,8 +223,8 @@ class ShardedIndex:
         versions = [p.current() for p in self.parts]
         return None if any(v is None for v in versions) else "+".join(versions)  # type: ignore[arg-type]
 
-    def open(self, verify: bool = True) -> ShardedStore:
-        return ShardedStore([p.open(verify) for p in self.parts], self._pool)
+    def open(self) -> ShardedStore:
+        return ShardedStore([p.open() for p in self.parts], self._pool)
 
     def sync(self, corpora: Mapping[str, Sequence[Document]], embedder: Embedder, progress: bool = False,
              rebuild: bool = False, force: bool = False) -> BuildReport:
@@ -206,7 +252,7 @@ class ShardedIndex:
         return any(part.is_stale({o: docs[i] for o, docs in split.items()}) for i, part in enumerate(self.parts))
 
     def _combine(self, reports: list[BuildReport]) -> BuildReport:
-        stats = self.open(verify=False).stats()
+        stats = self.open().stats()
         return BuildReport(self.index_dir, stats.documents, stats.chunks, sum(r.embedded for r in reports),
                            sum(r.seconds for r in reports), all(r.skipped for r in reports), stats.sources,
                            sum(r.added for r in reports), sum(r.removed for r in reports))

@@ -173,3 +173,7 @@ class Store(Protocol):
     def document(self, doc_id: str) -> Document | None: ...
 
     def documents(self, offset: int, limit: int) -> list[DocumentSummary]: ...
+
+    def unavailable(self, since: float) -> list[str]:
+        """The parts of this store (shards) that searches since ``since`` (a time.monotonic()) had to leave
+        out because they did not answer: an answer read then is partial."""

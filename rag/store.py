@@ -39,9 +39,13 @@ def create(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def open_readonly(path: Path) -> sqlite3.Connection:
+def open_in_memory(data: bytes) -> sqlite3.Connection:
+    """A read-only copy, in memory, of a database file's bytes (checked by the caller before)."""
     # check_same_thread=False: the HTTP service reads from worker threads; SQLite serialises access itself.
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    connection = sqlite3.connect(":memory:", check_same_thread=False)
+    connection.deserialize(data)
+    connection.execute("PRAGMA query_only = ON")
+    return connection
 
 
 def insert_document(connection: sqlite3.Connection, ordinal: int, doc: Document, digest: str) -> None:

@@ -1,4 +1,4 @@
-"""The dense index: building, saving, memory-mapped loading and searching FAISS indexes of several kinds.
+"""The dense index: building, saving, loading and searching FAISS indexes of several kinds.
 
 Vectors are L2-normalised, so inner product is cosine. Kinds, measured on 2 cores with all-MiniLM-L6-v2
 vectors (``python -m bench`` measures them again):
@@ -83,13 +83,11 @@ class VectorIndex:
         faiss.write_index(self.index, str(path))
 
     @classmethod
-    def load(cls, path: Path, mmap: bool = True) -> "VectorIndex":
-        """Read an index; with ``mmap`` its codes stay in the page cache instead of the process heap.
-
-        IO_FLAG_MMAP_IFC maps flat and SQ codes and IVF lists without copying (faiss >= 1.10); an HNSW
-        graph is still read into memory.
-        """
-        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
+    def read(cls, data: bytes) -> "VectorIndex":
+        """An index from the bytes of its file, held in memory: a segment hashes the bytes it loads, so what
+        is served is what was checked, and a file damaged or truncated on disk later cannot reach (or, as
+        a mapped file would, kill with SIGBUS) the process that loaded it."""
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         return cls(index, _kind_of(index))
 
     @property

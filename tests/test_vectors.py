@@ -34,7 +34,7 @@ def exact_top(data_vectors, query, k, rows=None):
 def test_each_kind_finds_the_exact_neighbours_after_a_save_and_mapped_load(tmp_path, data, kind):
     points, queries = data
     VectorIndex.build(points, kind).save(tmp_path / "dense.faiss")
-    index = VectorIndex.load(tmp_path / "dense.faiss")
+    index = VectorIndex.read((tmp_path / "dense.faiss").read_bytes())
     assert (index.kind, index.size, index.dimension) == (kind, len(points), DIMENSION)
     found = [set(index.search(q, 10)[0].tolist()) for q in queries]
     recall = np.mean([len(f & set(exact_top(points, q, 10).tolist())) / 10 for f, q in zip(found, queries)])
@@ -84,7 +84,7 @@ def test_an_index_written_by_plain_faiss_loads_as_flat(tmp_path, data):
     flat = faiss.IndexFlatIP(DIMENSION)
     flat.add(points)
     faiss.write_index(flat, str(tmp_path / "dense.faiss"))
-    index = VectorIndex.load(tmp_path / "dense.faiss")
+    index = VectorIndex.read((tmp_path / "dense.faiss").read_bytes())
     assert index.kind == "flat"
     assert index.search(queries[0], 5)[0].tolist() == exact_top(points, queries[0], 5).tolist()
 
