@@ -35,6 +35,8 @@ class EngineSlot:
         self.settings = settings
         self.engine = engine
         self.embedder = engine.embedder if engine else embedder
+        self.problem: str | None = None  # why no index is loaded (None once one is)
+        self._logged: str | None = None
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -47,15 +49,38 @@ class EngineSlot:
                     self.engine = Engine.open(self.settings.index_dir, settings=self.settings, embedder=self.embedder)
                 elif self.engine.reload():
                     log.info("now serving index %s", self.engine.store.stats().version)
+                self.problem = None
             except RagError as exc:  # keep serving what is loaded; /readyz says when nothing is
-                log.warning("index not loaded: %s", exc)
+                self.problem = str(exc)
+            self._log_problem()
+
+    def verify(self) -> None:
+        """Check the served index's files on disk again (Engine.verify)."""
+        if self.engine is not None:
+            self.engine.verify()
+            self._log_problem()
+
+    def _log_problem(self) -> None:
+        # Once per problem, not on every poll: a damaged index stays damaged until someone rebuilds it.
+        problem = self.problem or (self.engine.problem if self.engine else None)
+        if problem != self._logged:
+            if problem:
+                log.warning("index: %s", problem)
+            elif self._logged:
+                log.info("index: intact again, serving %s", self.engine.store.stats().version if self.engine else "-")
+            self._logged = problem
 
     async def watch(self) -> None:
-        """Refresh every ``index_poll_seconds``, so a `rag index` run by another process gets served."""
+        """Refresh every ``index_poll_seconds``, so a `rag index` run by another process gets served, and
+        check the served files every ``verify_seconds``."""
+        checked = time.monotonic()
         while True:
             await anyio.sleep(self.settings.index_poll_seconds)
             try:
                 await anyio.to_thread.run_sync(self.refresh)
+                if time.monotonic() - checked >= self.settings.verify_seconds:
+                    checked = time.monotonic()
+                    await anyio.to_thread.run_sync(self.verify)
             except Exception:  # the next poll may do better; a dead watcher would never switch again
                 log.exception("index refresh failed")
 

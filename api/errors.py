@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from rag import RagError
+from rag import DiskFull, RagError, WriteFailed
 
 from .models import PATTERN_MESSAGES, ErrorOut, scrub
 
@@ -33,7 +33,9 @@ _DESCRIPTIONS = {
     415: "The body is not sent as JSON: send it with `Content-Type: application/json`.",
     429: "Too many requests from this client; `Retry-After` says when to try again.",
     500: "Internal error (details are in the server's log).",
-    503: "No index is loaded yet, or it cannot be read.",
+    503: "No index is loaded yet, it cannot be read or written, or the service is at capacity; `Retry-After` says "
+         "when to try again.",
+    507: "The server's disk is full: nothing was stored.",
 }
 
 
@@ -56,6 +58,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(405, _method_not_allowed)
     app.add_exception_handler(RagError, _index_unavailable)
+    app.add_exception_handler(WriteFailed, _write_failed)
     app.add_exception_handler(Exception, _internal_error)
 
 
@@ -101,6 +104,16 @@ async def _method_not_allowed(request: Request, exc: HTTPException) -> JSONRespo
         if re.fullmatch("[^/]+".join(map(re.escape, re.split(r"\{[^}]+\}", template))), request.url.path):
             headers["Allow"] = ", ".join(sorted(method.upper() for method in operations))
     return JSONResponse({"detail": "method not allowed"}, status_code=405, headers=headers)
+
+
+async def _write_failed(request: Request, exc: WriteFailed) -> JSONResponse:
+    # The full message names server paths: it goes to the log; the client learns what happened to its write.
+    log.error("write failed on %s: %s", request.url.path, exc)
+    if isinstance(exc, DiskFull):
+        return JSONResponse({"detail": "the server's disk is full: nothing was stored; try again once space is freed"},
+                            status_code=507)
+    return JSONResponse({"detail": "the index could not be written: nothing was stored"}, status_code=503,
+                        headers={"Retry-After": "60"})
 
 
 async def _index_unavailable(request: Request, exc: RagError) -> JSONResponse:

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
 from fastapi_offline import FastAPIOffline
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from rag import Engine
@@ -68,6 +68,9 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     mcp_sessions = mount_mcp(app, settings)  # the same tools for AI assistants, at /mcp (api/mcp_server.py)
 
     registry = CollectorRegistry()  # per app, so several apps (tests) can live in one process
+    Gauge("rag_index_degraded", "1 while a damaged index file keeps the service on an older or already loaded "
+          "state (/readyz says which), else 0.", registry=registry).set_function(
+        lambda: float(bool(slot.problem and slot.engine or slot.engine and slot.engine.problem)))
     Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(
         app, tags=["health"], response_class=PlainTextResponse, summary="Prometheus metrics",
         description="Request counts and latency histograms per route, in the Prometheus text format.")

@@ -264,8 +264,10 @@ class AddedOut(BaseModel):
 
 
 class ReadyOut(IndexOut):
-    status: Literal["ready"]
+    status: Literal["ready", "degraded"] = Field(
+        ..., description="`degraded` while a damaged file keeps the service on an older or already loaded state.")
     model: str = Field(..., description="The embedding model loaded.")
+    problem: str | None = Field(None, description="What is damaged and what is served meanwhile; null when all is well.")
 
 
 class ErrorOut(BaseModel):

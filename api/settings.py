@@ -42,6 +42,10 @@ class ApiSettings(Settings):
     index_poll_seconds: float = Field(
         2.0, gt=0, description="How often to look for an index generation written by another process (`rag index`)."
     )
+    verify_seconds: float = Field(
+        3600.0, gt=0, description="How often to check the served index's files on disk against their checksums "
+        "again (answers come from the copy checked at load; this finds damage before a restart meets it).",
+    )
 
     @field_validator("rate_limit")
     @classmethod

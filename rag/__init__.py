@@ -5,13 +5,13 @@
 """
 
 from .documents import Document, read_paths
-from .errors import BadDocument, BadQuery, CorruptIndex, IndexMismatch, IndexNotFound, RagError
+from .errors import BadDocument, BadQuery, CorruptIndex, DiskFull, IndexMismatch, IndexNotFound, RagError, WriteFailed
 from .index import BuildReport, build_index
 from .models import MODES, Answer, Filters, Passage
 from .retrieve import MAX_QUESTION_CHARS, MAX_TOP_K, Engine
 
 __all__ = [
-    "Answer", "BadDocument", "BadQuery", "BuildReport", "CorruptIndex", "Document", "Engine", "Filters",
-    "IndexMismatch", "IndexNotFound", "MAX_QUESTION_CHARS", "MAX_TOP_K", "MODES", "Passage", "RagError",
+    "Answer", "BadDocument", "BadQuery", "BuildReport", "CorruptIndex", "DiskFull", "Document", "Engine", "Filters",
+    "IndexMismatch", "IndexNotFound", "MAX_QUESTION_CHARS", "MAX_TOP_K", "MODES", "Passage", "RagError", "WriteFailed",
     "build_index", "read_paths",
 ]

@@ -64,11 +64,11 @@ class DocumentStore:
                             "added over the API since the backup are then lost)")
 
     def check(self) -> None:
-        """Every page readable and every document's text and metadata matching its digest (SQLite keeps no
+        """Every page and index consistent (integrity_check) and every document's text and metadata matching its digest (SQLite keeps no
         checksums of its own); CorruptIndex naming the file otherwise. Reads the whole store: done once
         per process, when it first writes."""
         try:
-            problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+            problems = [row[0] for row in self._db.execute("PRAGMA integrity_check")]
             if problems != ["ok"]:
                 raise self._damaged("; ".join(problems[:3]))
             stored = self.digests()

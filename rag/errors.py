@@ -21,6 +21,14 @@ class CorruptIndex(RagError):
     """The index files are missing or do not match their recorded checksums."""
 
 
+class WriteFailed(RagError):
+    """The index could not be written (a disk error); nothing was acknowledged and the index is as before."""
+
+
+class DiskFull(WriteFailed):
+    """No space left where the index is written."""
+
+
 class BadQuery(RagError):
     """A question or its options cannot be answered as given (empty, unknown mode, bad filter)."""
 

@@ -26,12 +26,14 @@ rewritten. So an index of N chunks has at most 3 segments per tier: 3 (log4(N / 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import io
 import json
 import math
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -47,7 +49,7 @@ from .chunking import ChunkerConfig
 from .docstore import API_ORIGIN, FILE, DocumentStore, digest
 from .documents import Document
 from .embedding import Embedder
-from .errors import CorruptIndex, IndexMismatch, IndexNotFound
+from .errors import CorruptIndex, DiskFull, IndexMismatch, IndexNotFound, WriteFailed
 from .local_store import LocalStore
 from .segment import META, LiveSegment, Segment, fsync_dir, merge_segments, sha256, write_durably, write_segment
 from .storage import SourceCount
@@ -139,10 +141,9 @@ class LocalIndex:
         """The name of the current manifest, or None when nothing was indexed yet."""
         link = self.index_dir / CURRENT
         try:
-            target = os.readlink(link)
+            return os.readlink(link)
         except OSError:
             return None
-        return target if target.startswith("manifest-") else None
 
     def open(self) -> LocalStore:
         """A snapshot of the current manifest, every file it reads checked. When the current manifest or a
@@ -166,6 +167,9 @@ class LocalIndex:
             raise
 
     def _open(self, name: str) -> LocalStore:
+        if not name.startswith("manifest-") or not (self.index_dir / name).is_file():
+            raise CorruptIndex(f"{self.index_dir / CURRENT} names {name!r}, which is not a manifest of this index; "
+                               "rebuild with `rag index --rebuild`")
         manifest = read_manifest(self.index_dir / name)
         check_config(manifest, self.config, self.index_dir)
         return LocalStore(name, self._live_segments(manifest))
@@ -175,13 +179,14 @@ class LocalIndex:
         return sorted((p.name for p in self.index_dir.glob("manifest-*.json") if p.name != name), reverse=True)
 
     def damage(self, store: LocalStore) -> str | None:
-        """What is damaged on disk now among the files ``store`` was loaded from (None when nothing)."""
-        manifest = self.index_dir / store.stats().version
-        try:
-            read_manifest(manifest)
-        except CorruptIndex as exc:
-            if manifest.exists():  # a manifest the writer removed since is not damage
-                return str(exc)
+        """What is damaged on disk now (None when nothing): the files ``store`` was loaded from, and the
+        manifests kept to fall back on."""
+        for manifest in sorted(self.index_dir.glob("manifest-*.json")):
+            try:
+                read_manifest(manifest)
+            except CorruptIndex as exc:
+                if manifest.exists():  # not one a writer removed meanwhile
+                    return str(exc)
         return next((found for found in (s.segment.damage() for s in store.segments) if found), None)
 
     def _live_segments(self, manifest: dict) -> list[LiveSegment]:
@@ -226,10 +231,21 @@ class LocalIndex:
                 docstore.check()
                 self._docstore = docstore
             manifest = self._usable_manifest()
+            if manifest is not None and manifest["docstore_version"] > self._docstore.version:
+                raise CorruptIndex(f"{self._docstore.path} is older than the index built from it (version "
+                                   f"{self._docstore.version}, the index reflects {manifest['docstore_version']}): "
+                                   "it was replaced or lost its last writes; restore it before writing again")
             if manifest is None:
                 self._import_legacy(self._docstore)
             self._remove_debris(manifest)
-            yield self._docstore, manifest
+            try:
+                yield self._docstore, manifest
+            except (OSError, sqlite3.OperationalError, RuntimeError) as exc:
+                # A write that failed (a full disk, an I/O error) leaves nothing behind: the index stays as
+                # it was, and the space a half-written segment took is given back at once.
+                free = shutil.disk_usage(self.index_dir).free  # before the half-written files go
+                self._remove_debris(self._usable_manifest())
+                raise write_error(exc, self.index_dir, free) from None
 
     def _usable_manifest(self) -> dict | None:
         name = self.current()
@@ -522,6 +538,30 @@ class LocalIndex:
         docstore.write([(Document(text=text, title=title, source=source, url=url, published=published,
                                   author=author, language=language, path=path, extra=json.loads(extra)), API_ORIGIN)
                         for title, source, url, published, author, language, path, extra, text in rows])
+
+
+def write_error(exc: BaseException, index_dir: Path, free: int) -> WriteFailed:
+    """A failed write as the user should read it: what could not be written and why, with the space a
+    rebuild needs when the disk is full. SQLite and FAISS report a full disk in words of their own; FAISS
+    only as a short write ("N requested and M written"), taken as a full disk when less than N was free."""
+    text = str(exc)
+    short = re.search(r"(\d+) requested and \d+ written", text)
+    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in text \
+        or "No space left" in text or (short is not None and free < int(short.group(1)))
+    where = getattr(exc, "filename", None) or index_dir
+    if full:
+        usage = shutil.disk_usage(index_dir)
+        return DiskFull(f"no space left on device writing {where}: a full rebuild needs about "
+                        f"{_needed_mb(index_dir)} MB, {usage.free // 2**20} MB are free; nothing was written")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else text
+    return WriteFailed(f"could not write {where}: {reason}; nothing was written")
+
+
+def _needed_mb(index_dir: Path) -> int:
+    """About the room one more copy of the segments takes (a rebuild writes its new segments beside the
+    old ones), or 1 MB for a new index."""
+    used = sum(p.stat().st_size for p in index_dir.glob("seg-*/**/*") if p.is_file())
+    return max(1, math.ceil(used / 2**20))
 
 
 def merge_plan(segments: Sequence[tuple[int, int]]) -> list[int]:

@@ -19,7 +19,7 @@ from .chunking import ChunkerConfig
 from .documents import Document
 from .embedding import Embedder
 from .dates import after_the_sources, date_windows
-from .errors import BadQuery, IndexNotFound
+from .errors import BadQuery, CorruptIndex, IndexNotFound
 from .fusion import normalised, score_fusion
 from .index import BuildReport, IndexConfig, LocalIndex, open_index
 from .features import Candidates, candidate_features
@@ -78,7 +78,9 @@ class Engine:
         self._merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-merge")
         self.index = index or open_index(self.index_dir, self.config, settings.index_kind, settings.embed_batch_size)
         self.reranker = load_reranker(settings.reranker)
-        self._store = self.index.open()
+        self._failed: str | None = None  # a current state that could not be opened, not tried again
+        self._problem: str | None = None
+        self._open()
 
     @classmethod
     def open(cls, index_dir: Path | str | None = None, *, settings: Settings | None = None,
@@ -98,17 +100,50 @@ class Engine:
         """The snapshot questions are answered from now; hold it to read one consistent state."""
         return self._store
 
+    @property
+    def problem(self) -> str | None:
+        """Why what is served is not exactly the index's current state on disk (a damaged file), or None."""
+        return self._problem
+
+    def _open(self) -> None:
+        self._store = self.index.open()  # falls back to the last intact state, saying why in `problem`
+        self._problem = self.index.problem
+
     def reload(self) -> bool:
         """Switch to the index's current state if a write (here or in another process) changed it; True
-        when it switched. Snapshots in use stay as they were: requests in flight keep theirs."""
+        when it switched. Snapshots in use stay as they were: requests in flight keep theirs. When the new
+        state is damaged, the last intact one (or, if none is left on disk, the one loaded) stays served."""
         with self._lock:
             current = self.index.current()
             if current is None:
                 raise IndexNotFound(f"no index at {self.index_dir}: build one with `rag index --index {self.index_dir}`")
-            if current == self._store.stats().version:
+            served = self._store.stats().version
+            if current in (served, self._failed):
                 return False
-            self._store = self.index.open()
+            try:
+                store = self.index.open()
+            except CorruptIndex as exc:
+                self._failed = current
+                self._problem = f"{exc}; still serving {served}, loaded and checked before"
+                return False
+            self._failed = None
+            self._problem = self.index.problem
+            if store.stats().version == served:
+                return False
+            self._store = store
             return True
+
+    def verify(self) -> str | None:
+        """Check the files the served state was loaded from against their checksums again (they are held
+        in memory, so damage on disk changes no answer, but the next start or reload would meet it).
+        Returns the problem found, which `problem` then reports too; None when all is intact."""
+        damage = self.index.damage(self._store)
+        if damage:
+            self._problem = (f"{damage}: damaged on disk after it was loaded; answers still come from the copy "
+                             f"checked at load; rebuild with `rag index --index {self.index_dir} --rebuild`")
+        elif self._failed is None:
+            self._problem = self.index.problem
+        return damage
 
     def documents(self, offset: int = 0, limit: int = 50) -> tuple[int, list[DocumentSummary]]:
         """(total, one page of documents with metadata and chunk counts), in index order."""
@@ -123,7 +158,7 @@ class Engine:
         """Add or replace documents (same URL replaces); they are durable and searchable when this returns."""
         with self._lock:
             report = self.index.put(documents, self.embedder)
-            self._store = self.index.open()
+            self._open()
         self._merger.submit(self._merge)
         return report
 
@@ -132,7 +167,7 @@ class Engine:
         with self._lock:
             removed = self.index.delete([doc_id], self.embedder)
             if removed:
-                self._store = self.index.open()
+                self._open()
         if removed:
             self._merger.submit(self._merge)
         return bool(removed)
@@ -142,7 +177,7 @@ class Engine:
         try:
             with self._lock:
                 if self.index.merge():
-                    self._store = self.index.open()
+                    self._open()
         except Exception:  # the next write merges again; a failed merge changes nothing on disk
             log.exception("merging segments failed")
 

@@ -226,6 +226,14 @@ class ShardedIndex:
     def open(self) -> ShardedStore:
         return ShardedStore([p.open() for p in self.parts], self._pool)
 
+    @property
+    def problem(self) -> str | None:
+        problems = [p.problem for p in self.parts if p.problem]
+        return "; ".join(problems) if problems else None
+
+    def damage(self, store: ShardedStore) -> str | None:
+        return next((found for part, shard in zip(self.parts, store.shards) if (found := part.damage(shard))), None)
+
     def sync(self, corpora: Mapping[str, Sequence[Document]], embedder: Embedder, progress: bool = False,
              rebuild: bool = False, force: bool = False) -> BuildReport:
         split = {origin: self._split(docs) for origin, docs in corpora.items()}

@@ -45,7 +45,7 @@ def get_document(doc_id: DocId, engine: EngineDep) -> DocumentOut:
 
 
 @router.post("", status_code=201, dependencies=WRITE, summary="Add or replace documents",
-             responses=responses(400, 401, 403, 413, 415))
+             responses=responses(400, 401, 403, 413, 415, 507))
 def add_documents(body: DocumentsIn, engine: EngineDep, settings: SettingsDep) -> AddedOut:
     """Add documents; one with the URL of an indexed document replaces it. They are stored durably, chunked,
     embedded and searchable when this returns (a new segment); questions asked meanwhile use the previous
@@ -64,7 +64,7 @@ def add_documents(body: DocumentsIn, engine: EngineDep, settings: SettingsDep) -
 
 
 @router.delete("/{doc_id}", status_code=204, dependencies=WRITE, summary="Delete a document",
-               responses=responses(401, 403, 404))
+               responses=responses(401, 403, 404, 507))
 def delete_document(doc_id: DocId, engine: EngineDep) -> Response:
     """Remove a document and its passages from the index."""
     if not engine.delete_document(doc_id):

@@ -19,8 +19,11 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Readiness", responses=responses(503))
 def readyz(request: Request) -> ReadyOut:
     """200 once the model and an index are loaded, with the generation served and its documents and chunks,
-    in all and per source; 503 before."""
+    in all and per source; 503 before. `status` is `degraded`, and `problem` says why, while a damaged
+    index file keeps the service on the last intact state (still answering from it)."""
     slot = request.app.state.slot
-    if slot.engine is None:
-        raise HTTPException(503, "no index is loaded yet")
-    return ReadyOut.of(slot.engine, status="ready", model=slot.engine.embedder.name)
+    engine = slot.engine
+    if engine is None:
+        raise HTTPException(503, f"no index is loaded yet: {slot.problem}" if slot.problem else "no index is loaded yet")
+    problem = engine.problem
+    return ReadyOut.of(engine, status="degraded" if problem else "ready", model=engine.embedder.name, problem=problem)

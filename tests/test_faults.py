@@ -1,0 +1,233 @@
+"""The fault suite: damaged files, a full disk, bad corpus files. Each test adds a row to the table the
+session prints (tests/conftest.py); `make faults` runs the full sizes (RAG_FAULTS=full), `make test` the
+short ones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+
+from api.main import create_app
+from rag import BadDocument, CorruptIndex, DiskFull, Document, Engine, build_index, read_paths
+from rag.docstore import DocumentStore
+from rag.index import LocalIndex
+
+from .conftest import FAULTS_FULL, SEED
+from .fixtures.api_data import AUTH
+from .fixtures.api_server import api_settings, running
+
+QUESTIONS = ["Why does Russia object to NATO expansion?", "Who leads the talks?", "convoy checkpoint curfew"]
+BULLETINS = [Document(text=f"Bulletin {i}: the convoy reached checkpoint {i} before the curfew, officials said.",
+                      title=f"Bulletin {i}", url=f"https://example.org/bulletin/{i}") for i in range(4)]
+
+
+def answers(engine: Engine) -> list[list[tuple[str, int]]]:
+    return [[(p.doc_id, p.char_start) for p in engine.ask(q, top_k=3).passages] for q in QUESTIONS]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, embedder, chunker) -> Path:
+    """An index with every kind of file: two manifests, two segments, a tombstone file, the document store."""
+    path = tmp_path_factory.mktemp("faults") / "index"
+    build_index(path, read_paths([SEED]), embedder, chunker)
+    engine = Engine.open(path, embedder=embedder)
+    engine.index.put(BULLETINS, embedder)
+    engine.index.delete([BULLETINS[0].doc_id], embedder)
+    return path
+
+
+@pytest.fixture(scope="module")
+def baseline(index, embedder) -> tuple[list, dict[str, str]]:
+    store = DocumentStore(index)
+    try:
+        return answers(Engine.open(index, embedder=embedder)), store.digests()
+    finally:
+        store.close()
+
+
+def files_of(index: Path) -> list[Path]:
+    return sorted(p.relative_to(index) for p in index.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p.name != ".lock")
+
+
+def damage(path: Path, how: str) -> None:
+    if path.is_symlink():  # CURRENT: the name of the manifest it points to, garbled or cut
+        target = os.readlink(path)
+        path.unlink()
+        os.symlink(target[0] + chr(ord(target[1]) ^ 1) + target[2:] if how == "flip" else target[:6], path)
+        return
+    data = bytearray(path.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x40
+    else:
+        del data[len(data) // 2:]
+    path.write_bytes(bytes(data))
+
+
+def outcome(index: Path, name: str, embedder, baseline) -> str:
+    """How opening, then writing to, a damaged index went: `clear` (an error or a served older state that
+    names the damaged file), `wrong file`, `traceback`, `unchanged` (the damage touched bytes nothing
+    uses: every answer and document as before) or `silent` (accepted, and something changed)."""
+    try:
+        engine = Engine.open(index, embedder=embedder)
+        if engine.problem:
+            return "clear" if name in engine.problem else "wrong file"
+        found = engine.verify()  # readers never read the manifest kept to fall back on; the periodic check must
+        if found:
+            return "clear" if name in found else "wrong file"
+        engine.index.merge()  # nor the document store; the first write must notice
+    except CorruptIndex as exc:
+        return "clear" if name in str(exc) else "wrong file"
+    except Exception:  # noqa: BLE001 - what the table counts
+        return "traceback"
+    store = DocumentStore(index)
+    try:
+        same = answers(engine) == baseline[0] and store.digests() == baseline[1]
+    finally:
+        store.close()
+    return "unchanged" if same else "silent"
+
+
+def test_every_file_flipped_or_truncated_is_a_clear_error_or_served_from_the_last_intact_state(
+        index, baseline, embedder, tmp_path, fault_row):
+    results: dict[str, str] = {}
+    for relative in files_of(index):
+        for how in ("flip", "truncate"):
+            copy = tmp_path / f"{how}-{relative.as_posix().replace('/', '_')}"
+            shutil.copytree(index, copy, symlinks=True)
+            damage(copy / relative, how)
+            name = relative.name
+            results[f"{how} {relative}"] = outcome(copy, name, embedder, baseline)
+            shutil.rmtree(copy)
+    counts = Counter(results.values())
+    fault_row(f"one flipped byte, one truncation of each of the {len(results) // 2} files of an index",
+              f"{counts['clear']} clear / {counts['traceback']} tracebacks / {counts['silent']} silent / "
+              f"{counts['wrong file']} wrong file / {counts['unchanged']} unchanged",
+              "all clear (unused bytes: unchanged), 0 / 0 / 0", counts["clear"] + counts["unchanged"] == len(results))
+    # SQLite keeps no page checksums: a flip in the unused space of one of its pages is invisible, and harmless.
+    assert {k: v for k, v in results.items() if v != "clear"} in ({}, {"flip documents.sqlite": "unchanged"})
+
+
+def test_every_single_bit_flip_of_the_manifest_is_caught(index, embedder, fault_row):
+    local = LocalIndex(index, Engine.open(index, embedder=embedder).config)
+    manifest = index / local.current()
+    original = manifest.read_bytes()
+    bits = range(len(original) * 8) if FAULTS_FULL else range(0, len(original) * 8, 13)
+    counts: Counter[str] = Counter()
+    try:
+        for bit in bits:
+            data = bytearray(original)
+            data[bit // 8] ^= 1 << (bit % 7)
+            manifest.write_bytes(bytes(data))
+            try:
+                local.open()
+                counts["clear" if local.problem and manifest.name in local.problem else "silent"] += 1
+            except CorruptIndex as exc:
+                counts["clear" if manifest.name in str(exc) else "wrong file"] += 1
+            except Exception:  # noqa: BLE001 - what the table counts
+                counts["traceback"] += 1
+    finally:
+        manifest.write_bytes(original)
+    fault_row(f"single-bit flips of the manifest ({len(bits)} of {len(original) * 8})",
+              f"{counts['clear']} clear / {counts['traceback']} tracebacks / {counts['silent']} silent",
+              "all clear, 0 / 0", counts["clear"] == len(bits))
+    assert counts["clear"] == len(bits), counts
+
+
+def test_damage_under_a_running_engine_changes_no_answer_and_is_found(index, baseline, embedder, tmp_path, fault_row):
+    copy = tmp_path / "index"
+    shutil.copytree(index, copy, symlinks=True)
+    engine = Engine.open(copy, embedder=embedder)
+    dense = next(copy.glob("seg-*/dense.faiss"))
+    damage(next(copy.glob("seg-*/sentences.npy")), "truncate")
+    damage(dense, "flip")
+    assert engine.reload() is False  # the same state: nothing to switch to
+    same = answers(engine) == baseline[0]
+    found = engine.verify()
+    fault_row("files truncated and flipped under a running engine", f"answers unchanged: {same}; found by "
+              f"verify: {bool(found)}", "same answers, damage reported", same and bool(found))
+    assert same and found and "does not match its checksum" in found
+    assert "answers still come from the copy checked at load" in engine.problem
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A small file system of its own, so a test can fill it; skipped where mounting one is not allowed."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or 'not root'}): disk-full tests need one")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def filler(tag: int) -> Document:
+    words = " ".join(f"word{tag}x{i}" for i in range(3000))
+    return Document(text=f"Dispatch {tag}. The ceasefire held overnight near the river. {words}",
+                    title=f"Dispatch {tag}", url=f"https://example.org/dispatch/{tag}")
+
+
+def test_a_full_disk_fails_the_write_clearly_keeps_the_index_and_frees_the_space(tmpfs, embedder, chunker, fault_row):
+    index = tmpfs / "index"
+    build_index(index, read_paths([SEED]), embedder, chunker)
+    engine = Engine.open(index, embedder=embedder)
+    before, used = answers(engine), shutil.disk_usage(tmpfs).used
+    error = None
+    for tag in range(200):
+        try:
+            engine.add_documents([filler(tag)])
+        except DiskFull as exc:
+            error = exc
+            break
+        before, used = answers(engine), shutil.disk_usage(tmpfs).used
+    assert error is not None, "the disk never filled"
+    message = str(error)
+    left = [p.name for p in index.glob(".building-*")] + [p.name for p in index.glob("*.tmp")]
+    reopened = Engine.open(index, embedder=embedder)
+    kept = answers(reopened) == before
+    fault_row("disk full during a write (3 MB tmpfs)", f"{message.split(' writing')[0]!r}; debris {len(left)}; "
+              f"index kept: {kept}", "clear error, no debris, index kept", not left and kept)
+    assert message.startswith("no space left on device writing") and "MB are free" in message
+    assert not left and kept
+    assert shutil.disk_usage(tmpfs).used <= used + 256 * 1024  # the failed segment's space is given back
+
+
+def test_a_full_disk_answers_post_with_507_in_json(tmpfs, embedder, chunker, fault_row):
+    index = tmpfs / "index"
+    build_index(index, read_paths([SEED]), embedder, chunker)
+    with running(create_app(api_settings(index), embedder=embedder)) as server:
+        for tag in range(200):
+            doc = filler(tag)
+            response = server.client.post("/v1/documents", headers=AUTH, json={
+                "documents": [{"text": doc.text, "title": doc.title, "url": doc.url}]})
+            if response.status_code != 201:
+                break
+        fault_row("disk full during POST /v1/documents (3 MB tmpfs)", f"HTTP {response.status_code}, "
+                  f"{response.headers.get('content-type')}", "507 in JSON", response.status_code == 507)
+        assert response.status_code == 507 and "disk is full" in response.json()["detail"]
+        assert server.client.post("/v1/ask", json={"question": QUESTIONS[0]}).status_code == 200
+
+
+@hypothesis_settings(max_examples=400 if FAULTS_FULL else 60, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(suffix=st.sampled_from([".md", ".html", ".jsonl", ".txt"]),
+       content=st.one_of(st.binary(max_size=600), st.text(max_size=600).map(str.encode),
+                         st.builds(lambda head, body: f"---\n{head}\n---\n{body}".encode(),
+                                   st.text(max_size=80), st.text(max_size=200)),
+                         st.builds(lambda body: f'{{"text": {body}}}\n'.encode(), st.text(max_size=60))))
+def test_corpus_readers_give_documents_or_a_clear_error(tmp_path, suffix, content):
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(content)
+    try:
+        documents = read_paths([path])
+    except BadDocument as exc:
+        assert str(path) in str(exc)
+        return
+    assert all(isinstance(d, Document) and d.text.strip() for d in documents)
