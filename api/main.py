@@ -23,6 +23,7 @@ from . import errors
 from .body_limit import BodyLimit
 from .deps import EngineSlot, RateLimit, require_key
 from .mcp_server import mount_mcp
+from .overload import MaxInFlight
 from .routes import ask, documents, health, widget
 from .settings import ApiSettings, get_api_settings
 
@@ -55,6 +56,7 @@ def create_app(settings: ApiSettings | None = None, *, engine: Engine | None = N
     app.state.slot = slot
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # innermost, so metrics count its 413s
+    app.add_middleware(MaxInFlight, limit=settings.max_in_flight)
 
     # Only the API is limited (probes, metrics and the widget's files are not). A read key is declared
     # only when enforced, so the schema says which operations need one.

@@ -39,6 +39,10 @@ class ApiSettings(Settings):
         "such as 'redis://host:6379' when several processes serve the API.",
     )
     max_body_bytes: int = Field(2_000_000, ge=1024, description="Larger request bodies are refused with 413.")
+    max_in_flight: int = Field(
+        64, ge=1, description="Requests handled at once; more are refused at once with 503 and Retry-After "
+        "rather than queued (probes and /metrics are not counted).",
+    )
     index_poll_seconds: float = Field(
         2.0, gt=0, description="How often to look for an index generation written by another process (`rag index`)."
     )

@@ -397,7 +397,7 @@ def test_health_readiness_and_metrics(api):
     ready = api.client.get("/readyz").json()
     stats = api.engine.store.stats()
     sources = ready.pop("sources")
-    assert ready == {"status": "ready", "model": "all-MiniLM-L6-v2", "generation": stats.version,
+    assert ready == {"status": "ready", "model": "all-MiniLM-L6-v2", "generation": stats.version, "problem": None,
                      "documents": stats.documents, "chunks": stats.chunks}
     # By name: the seed, which names no outlet, then the fixture file's two outlets (one with markup in it).
     names = [s["source"] for s in sources]

@@ -4,12 +4,17 @@ short ones."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
@@ -20,7 +25,8 @@ from rag.index import LocalIndex
 
 from .conftest import FAULTS_FULL, SEED
 from .fixtures.api_data import AUTH
-from .fixtures.api_server import api_settings, running
+
+pytest_plugins = ["tests.fixtures.api_server"]
 
 QUESTIONS = ["Why does Russia object to NATO expansion?", "Who leads the talks?", "convoy checkpoint curfew"]
 BULLETINS = [Document(text=f"Bulletin {i}: the convoy reached checkpoint {i} before the curfew, officials said.",
@@ -200,6 +206,8 @@ def test_a_full_disk_fails_the_write_clearly_keeps_the_index_and_frees_the_space
 
 
 def test_a_full_disk_answers_post_with_507_in_json(tmpfs, embedder, chunker, fault_row):
+    from .fixtures.api_server import api_settings, running  # imported as a plugin first, so pytest rewrites it
+
     index = tmpfs / "index"
     build_index(index, read_paths([SEED]), embedder, chunker)
     with running(create_app(api_settings(index), embedder=embedder)) as server:
@@ -231,3 +239,85 @@ def test_corpus_readers_give_documents_or_a_clear_error(tmp_path, suffix, conten
         assert str(path) in str(exc)
         return
     assert all(isinstance(d, Document) and d.text.strip() for d in documents)
+
+
+def raw_get(url: str, target: str) -> tuple[int, dict, bytes]:
+    """A GET sent as bytes (httpx refuses query strings over 64 KB before sending them)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_every_request_limit_is_a_4xx_in_json(serve, fault_row):
+    server = serve()
+    results = {}
+    for size in (5_000, 100_000, 1_000_000):
+        status, headers, body = raw_get(server.url, "/v1/ask?question=" + "a" * size)
+        results[size] = (status, headers.get("content-type"), json.loads(body)["detail"])
+    big = server.client.post("/v1/ask", content=b"{" + b" " * 3_000_000 + b"}",
+                             headers={"content-type": "application/json"})
+    results["body"] = (big.status_code, big.headers["content-type"], big.json()["detail"])
+    ok = all(400 <= status < 500 and kind == "application/json" for status, kind, _ in results.values())
+    fault_row("GET questions of 5 KB, 100 KB, 1 MB; a 3 MB body", ", ".join(str(r[0]) for r in results.values())
+              + ", all JSON" if ok else str(results), "4xx in JSON", ok)
+    assert results[5_000][0] == 422 and results[100_000][0] in (400, 422) and results[1_000_000][0] == 400
+    assert "send long questions in a POST body" in results[1_000_000][2]
+    assert results["body"][0] == 413 and ok
+
+
+def test_overload_is_503_with_retry_after_not_an_unbounded_queue(serve, fault_row):
+    server = serve(max_in_flight=2)
+    statuses: list[tuple[int, str | None]] = []
+
+    def ask(_: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            response = client.post("/v1/ask", json={"question": QUESTIONS[0], "mode": "rerank"})
+            statuses.append((response.status_code, response.headers.get("retry-after")))
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(ask, range(32)))
+    counts = Counter(status for status, _ in statuses)
+    fault_row("32 questions at once, at most 2 handled at once", f"{counts[200]} answered, {counts[503]} told 503 "
+              f"with Retry-After, {len(statuses) - counts[200] - counts[503]} other", "only 200 and 503 + Retry-After",
+              set(counts) <= {200, 503} and counts[503] > 0)
+    assert set(counts) == {200, 503} and all(after == "1" for status, after in statuses if status == 503)
+    assert server.client.get("/readyz").status_code == 200  # probes are never shed
+    assert server.client.post("/v1/ask", json={"question": QUESTIONS[0]}).status_code == 200
+
+
+def test_the_service_keeps_serving_the_last_intact_state_and_says_why_once(serve, embedder, caplog, fault_row):
+    server = serve()
+    before = server.client.get("/readyz").json()
+    asked = server.client.post("/v1/ask", json={"question": QUESTIONS[0]}).json()
+    # A writer adds a generation whose new segment is damaged before CURRENT switches to it (written in a
+    # copy, then moved in, so the service cannot load it before the damage).
+    live = server.app.state.settings.index_dir
+    copy = live.parent / f"{live.name}-copy"
+    shutil.copytree(live, copy, symlinks=True)
+    LocalIndex(copy, server.engine.config).put([BULLETINS[1]], embedder)
+    target = os.readlink(copy / "CURRENT")
+    for path in [copy / target, *(p for p in copy.glob("seg-*") if not (live / p.name).exists())]:
+        if path.is_dir():
+            damage(path / "dense.faiss", "flip")
+        shutil.move(path, live / path.name)
+    with caplog.at_level("WARNING", logger="api.deps"):
+        os.symlink(target, live / "CURRENT.new")
+        os.replace(live / "CURRENT.new", live / "CURRENT")
+        time.sleep(1.5)  # several polls
+        ready = server.client.get("/readyz").json()
+    metrics = server.client.get("/metrics").text
+    again = server.client.post("/v1/ask", json={"question": QUESTIONS[0]}).json()
+    logged = [r for r in caplog.records if "dense.faiss" in r.getMessage()]
+    ok = ready["status"] == "degraded" and ready["generation"] == before["generation"] and len(logged) == 1
+    fault_row("a new generation damaged under a running service", f"readyz {ready['status']}, serving "
+              f"{'the last intact' if ready['generation'] == before['generation'] else 'another'} state, "
+              f"logged {len(logged)}x", "keeps serving, says why, logs once", ok)
+    assert ok and "dense.faiss" in ready["problem"] and "rag_index_degraded 1.0" in metrics
+    assert again["passages"] == asked["passages"]
