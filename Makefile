@@ -8,7 +8,7 @@ INDEX ?= index
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test test-slow eval bench index clean
+.PHONY: install serve test test-slow faults eval bench index clean
 
 install: $(VENV)/.installed
 
@@ -31,9 +31,15 @@ serve: index
 test: install
 	@$(BIN)/python -m pytest -m "not slow"
 
-# The long crash runs (kill -9 a hundred times at random moments); CI runs them after `make test`.
+# The long runs `make test` leaves out (a thousand writes against a fresh build); CI runs them after it.
 test-slow: install
 	@$(BIN)/python -m pytest -m slow
+
+# The fault suite at full size (kill -9 a hundred times each at random moments, every bit of the manifest,
+# a full disk, racing writers, hot swap under load, schemathesis, a 10-minute soak): about 35 minutes.
+# It prints the README's reliability table; `make test` runs the same tests at short sizes.
+faults: install
+	@RAG_FAULTS=full RAG_FAULTS_REPORT=$(or $(FAULTS_REPORT),faults-report.md) $(BIN)/python -m pytest -m faults
 
 eval: install
 	@$(BIN)/rag eval $(EVAL_ARGS)

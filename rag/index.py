@@ -446,9 +446,10 @@ class LocalIndex:
         live = self._live[1]
         old_entries = {e["name"]: e for e in previous["segments"]}
         new_names = {e["name"] for e in manifest["segments"]}
-        for name in old_entries.keys() - new_names:  # merged away: their documents are in the merged one
+        for name in old_entries.keys() - new_names:  # merged away: their live documents are in the merged one
             for doc_id in self._segment(name).doc_ids:
-                live.pop(doc_id, None)
+                if live.get(doc_id, ("",))[0] == name:  # not a deleted old version of one live elsewhere
+                    live.pop(doc_id)
         for entry in manifest["segments"]:
             old = old_entries.get(entry["name"])
             if old == entry:

@@ -27,6 +27,7 @@ from .conftest import FAULTS_FULL, SEED
 from .fixtures.api_data import AUTH
 
 pytest_plugins = ["tests.fixtures.api_server"]
+pytestmark = pytest.mark.faults
 
 QUESTIONS = ["Why does Russia object to NATO expansion?", "Who leads the talks?", "convoy checkpoint curfew"]
 BULLETINS = [Document(text=f"Bulletin {i}: the convoy reached checkpoint {i} before the curfew, officials said.",
@@ -321,3 +322,80 @@ def test_the_service_keeps_serving_the_last_intact_state_and_says_why_once(serve
               f"logged {len(logged)}x", "keeps serving, says why, logs once", ok)
     assert ok and "dense.faiss" in ready["problem"] and "rag_index_degraded 1.0" in metrics
     assert again["passages"] == asked["passages"]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def test_hot_swap_under_load_serves_every_question(serve, embedder, chunker, fault_row):
+    clients, seconds = (8, 60.0) if FAULTS_FULL else (4, 8.0)
+    server = serve()
+    index = server.app.state.settings.index_dir
+    done = time.monotonic() + seconds
+    results: list[tuple[int, float]] = []
+    wrong: list[str] = []
+
+    def ask(worker: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            while time.monotonic() < done:
+                started = time.perf_counter()
+                response = client.post("/v1/ask", json={"question": QUESTIONS[worker % len(QUESTIONS)], "top_k": 3})
+                results.append((response.status_code, time.perf_counter() - started))
+                for passage in response.json().get("passages", [])[:1] if response.status_code == 200 else []:
+                    text = client.get(f"/v1/documents/{passage['doc_id']}").json()["text"]
+                    if text[passage["char_start"]:passage["char_end"]] != passage["text"]:
+                        wrong.append(passage["doc_id"])
+
+    def write() -> None:  # POSTs over HTTP, and `rag index` rebuilds from another writer, until the end
+        round_ = 0
+        while time.monotonic() < done:
+            doc = BULLETINS[round_ % len(BULLETINS)]
+            server.client.post("/v1/documents", headers=AUTH, json={"documents": [
+                {"text": f"{doc.text} Round {round_}.", "url": f"{doc.url}-{round_}"}]})
+            build_index(index, read_paths([SEED]), embedder, chunker, force=True)
+            round_ += 1
+
+    with ThreadPoolExecutor(clients + 1) as pool:
+        futures = [pool.submit(ask, i) for i in range(clients)] + [pool.submit(write)]
+        for future in futures:
+            future.result()
+    errors = sum(status != 200 for status, _ in results)
+    latencies = [s * 1000 for _, s in results]
+    fault_row(f"hot swap: {clients} clients for {seconds:.0f} s while documents are added and the index rebuilt",
+              f"{len(results)} answers, {errors} errors, {len(wrong)} wrong citations, p50/p99 "
+              f"{percentile(latencies, 0.5):.0f}/{percentile(latencies, 0.99):.0f} ms", "0 errors, 0 wrong",
+              errors == 0 and not wrong)
+    assert errors == 0 and not wrong and len(results) > clients
+
+
+def rss_kb() -> int:
+    return int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("VmRSS:")))
+
+
+def test_a_steady_load_holds_memory_and_latency(serve, fault_row):
+    seconds, rate = (600.0, 10.0) if FAULTS_FULL else (20.0, 10.0)
+    server = serve()
+    questions = [f"{q} ({i})" for i in range(50) for q in QUESTIONS]  # distinct, so no cache hides a leak
+    latencies: list[tuple[float, float]] = []
+    started = time.monotonic()
+    rss: list[int] = []
+    i = 0
+    while (elapsed := time.monotonic() - started) < seconds:
+        sent = time.perf_counter()
+        assert server.client.post("/v1/ask", json={"question": questions[i % len(questions)]}).status_code == 200
+        latencies.append((elapsed, (time.perf_counter() - sent) * 1000))
+        if elapsed >= seconds * 0.1 and (not rss or i % 50 == 0):  # after a warm-up tenth
+            rss.append(rss_kb())
+        i += 1
+        time.sleep(max(0.0, (i / rate) - (time.monotonic() - started)))
+    growth = (rss[-1] - rss[0]) / rss[0]
+    early = [ms for at, ms in latencies if seconds * 0.1 <= at < seconds * 0.4]
+    late = [ms for at, ms in latencies if at >= seconds * 0.7]
+    p99_early, p99_late = percentile(early, 0.99), percentile(late, 0.99)
+    stable = p99_late <= max(1.5 * p99_early, p99_early + 20)
+    fault_row(f"soak: {rate:.0f} questions/s for {seconds:.0f} s", f"RSS {growth:+.1%}, p99 {p99_early:.0f} -> "
+              f"{p99_late:.0f} ms", "RSS growth <= 5%, p99 stable", growth <= 0.05 and stable)
+    assert growth <= 0.05 and stable
