@@ -182,6 +182,9 @@ class AnswerOut(BaseModel):
                                           "gives; 0 without grouping.")
     returned: int = Field(0, description="How many passages `passages` holds: at most `top_k`, or with group_by at "
                                          "most `per_group` per group.")
+    partial: bool = Field(False, description="True when some shards of the index did not answer (a shard restarting "
+                                             "on a cluster): the passages come from the others.")
+    unavailable: list[str] = Field([], description="With partial: the shards that did not answer.")
 
 
 class DocumentIn(StrictIn):

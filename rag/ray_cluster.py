@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import ray
 from ray.util import ActorPool
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .documents import Document
 from .embedding import Embedder
@@ -38,6 +39,8 @@ from .storage import ChunkRef, DocumentSummary, Hits, Scope, SentenceRow, StoreS
 
 SHARD_TIMEOUT = 5.0  # seconds a shard may take to answer one call before the question goes on without it
 SNAPSHOTS_KEPT = 3  # manifests a shard actor keeps open: requests in flight across a write keep theirs
+# What a call to an actor that died or is restarting raises (a bug in the call raises as itself).
+UNANSWERED = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError)
 
 
 def connect(address: str) -> None:
@@ -118,19 +121,34 @@ class ShardActor:
         self._stores: dict[str, LocalStore] = {}
         self._lock = threading.Lock()
 
+    def open(self) -> tuple[str, str | None]:
+        """Open the shard's current state (or, where it is damaged, the last intact one): its manifest's
+        name, and why it is not the current one (LocalIndex.problem)."""
+        with self._lock:
+            return self._keep(self.index.open()).version, self.index.problem
+
     def call(self, version: str, method: str, *args: Any) -> Any:
         """``method`` of the Store protocol, on the snapshot of manifest ``version``."""
         return getattr(self._snapshot(version), method)(*args)
 
+    def damage(self, version: str) -> str | None:
+        """What is damaged on disk of the snapshot ``version`` and the manifests beside it (LocalIndex.damage)."""
+        return self.index.damage(self._snapshot(version))
+
     def _snapshot(self, version: str) -> LocalStore:
         with self._lock:
-            if version not in self._stores:
-                store = self.index.open()
-                if store.version != version:  # ids mean something only in their own snapshot
-                    raise ShardUnavailable(f"{self.index.index_dir} moved on from {version} to {store.version}")
-                self._stores = dict(list(self._stores.items())[-(SNAPSHOTS_KEPT - 1):])
-                self._stores[version] = store
-            return self._stores[version]
+            if version in self._stores:
+                return self._stores[version]
+            store = self.index.open()  # after a restart, or the first call after a write
+            if store.version != version:  # ids mean something only in their own snapshot
+                raise ShardUnavailable(f"{self.index.index_dir} moved on from {version} to {store.version}")
+            return self._keep(store)
+
+    def _keep(self, store: LocalStore) -> LocalStore:
+        if store.version not in self._stores:
+            self._stores = dict(list(self._stores.items())[-(SNAPSHOTS_KEPT - 1):])
+            self._stores[store.version] = store
+        return self._stores[store.version]
 
 
 class RayShardStore:
@@ -141,11 +159,16 @@ class RayShardStore:
         self._stats: StoreStats | None = None
 
     def _call(self, method: str, *args: Any) -> Any:
+        return self._get(self.actor.call.remote(self.version, method, *args))
+
+    def _get(self, pending: ray.ObjectRef) -> Any:
         try:
-            return ray.get(self.actor.call.remote(self.version, method, *args), timeout=self.timeout)
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError,
-                ray.exceptions.GetTimeoutError) as exc:
+            return ray.get(pending, timeout=self.timeout)
+        except UNANSWERED as exc:
             raise ShardUnavailable(f"{self.name} did not answer: {type(exc).__name__}") from None
+
+    def damage(self) -> str | None:
+        return self._get(self.actor.damage.remote(self.version))
 
     def stats(self) -> StoreStats:
         if self._stats is None:  # a snapshot's never change, and every question asks for them
@@ -200,22 +223,55 @@ class RayShardedIndex(ShardedIndex):
                  timeout: float = SHARD_TIMEOUT) -> None:
         super().__init__(index_dir, config, index_kind, batch_size)
         self.timeout = timeout
-        self.actors = [ShardActor.options(scheduling_strategy="SPREAD").remote(str(part.index_dir.resolve()), config,
-                                                                               index_kind)
-                       for part in self.parts]
+        self._problems: list[str] = []  # the actors' LocalIndex.problem at the last open
+        nodes = _nodes()
+        # Placed round the nodes by hand: neither SPREAD nor a soft node affinity spreads actors that reserve
+        # no CPU (measured on Ray 2.60: both shards often landed on one node). Hard, so Ray restarts a shard on
+        # its own node; a shard whose node is lost stays down (partial answers) until the service restarts.
+        self.actors = [
+            ShardActor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False))
+            .remote(str(part.index_dir.resolve()), config, index_kind) for i, part in enumerate(self.parts)]
 
-    def open(self, verify: bool = True) -> ShardedStore:
-        # The versions come from the files, not the actors, so a snapshot opens while an actor is down.
-        # (The actors check their own segments' checksums when they first open them.)
-        versions = [part.current() for part in self.parts]
-        if None in versions:
-            raise IndexNotFound(f"no index at {self.index_dir}: build one with `rag index --index {self.index_dir}`")
+    def open(self) -> ShardedStore:
+        """Each actor opens its shard's current state; a shard whose actor does not answer is read, once it
+        is back, at the manifest its files name now."""
+        pending = [actor.open.remote() for actor in self.actors]
+        versions, self._problems = [], []
+        for part, opened in zip(self.parts, pending):
+            try:
+                version, problem = ray.get(opened, timeout=self.timeout)
+            except UNANSWERED:
+                version, problem = part.current(), None
+                if version is None:
+                    raise IndexNotFound(f"no index at {part.index_dir}: build one with `rag index`") from None
+            versions.append(version)
+            self._problems += [problem] if problem else []
         return ShardedStore([RayShardStore(actor, f"shard-{i:02d}", version, self.timeout)
                              for i, (actor, version) in enumerate(zip(self.actors, versions))], self._pool)
+
+    @property
+    def problem(self) -> str | None:
+        return "; ".join(self._problems) or None
+
+    def damage(self, store: ShardedStore) -> str | None:
+        for shard in store.shards:
+            try:
+                found = shard.damage()
+            except ShardUnavailable:  # down is not damaged; the searches report it
+                continue
+            if found:
+                return found
+        return None
 
     def close(self) -> None:
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
+
+
+def _nodes() -> list[str]:
+    """The ids of the cluster's live nodes that offer CPUs (all live nodes where none does)."""
+    alive = sorted((n for n in ray.nodes() if n["Alive"]), key=lambda n: n["NodeID"])
+    return [n["NodeID"] for n in [n for n in alive if n["Resources"].get("CPU", 0) > 0] or alive]
 
 
 def serving_engine(address: str, settings: Settings, index_dir: Path | None = None, shards: int | None = None,
