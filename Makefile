@@ -8,7 +8,7 @@ INDEX ?= index
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test test-slow faults eval bench index clean
+.PHONY: install serve test test-slow test-ray faults eval bench bench-ray index clean
 
 install: $(VENV)/.installed
 
@@ -33,7 +33,17 @@ test: install
 
 # The long runs `make test` leaves out (a thousand writes against a fresh build); CI runs them after it.
 test-slow: install
-	@$(BIN)/python -m pytest -m slow
+	@$(BIN)/python -m pytest -m "slow and not ray"
+
+# Scale-out (issue 17): the ray extra, then the tests on a local Ray cluster (a head and two worker nodes on
+# loopback, about 3 minutes on 2 cores). `make test` skips them; CI runs them last.
+$(VENV)/.ray-installed: $(VENV)/.installed
+	@echo "installing the ray extra into $(VENV)" >&2
+	@$(BIN)/python -m pip install --quiet -e ".[ray]" >&2
+	@touch $@
+
+test-ray: $(VENV)/.ray-installed
+	@$(BIN)/python -m pytest -m ray
 
 # The fault suite at full size (kill -9 a hundred times each at random moments, every bit of the manifest,
 # a full disk, racing writers, hot swap under load, schemathesis, a 10-minute soak): about 35 minutes.
@@ -46,6 +56,9 @@ eval: install
 
 bench: install
 	@$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-ray: $(VENV)/.ray-installed
+	@$(BIN)/python -m bench.ray_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(INDEX)
