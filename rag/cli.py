@@ -92,6 +92,8 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
     from .sharded import ShardedIndex
 
     settings = get_settings()
+    # First, so that without the ray extra --ray stops before anything is written.
+    ray_embedder = _ray_embedder(ray_address, ray_workers, settings) if ray_address else None
     paths = list(corpus) or [*settings.corpus_paths, *([settings.data_dir] if settings.data_dir else [])]
     index_dir = index_dir or settings.index_dir
     corpora = {}
@@ -103,7 +105,6 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
             ShardedIndex.create(index_dir, shards)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-    ray_embedder = _ray_embedder(ray_address, ray_workers, settings) if ray_address else None
     # Locally, both cores into the model: it is where indexing spends 97% of its time.
     embedder = ray_embedder or Embedder(settings.model_path, backend=settings.embed_backend)
     try:
