@@ -7,8 +7,8 @@ ray extra. Prints one JSON object (progress goes to stderr).
   each and the 1 -> 2 ratio, and each Ray build checked against the local one (chunk ids, vectors).
 * Serving: a synthetic sharded index of ``--chunks`` chunks (bench.corpus), its shards read in process
   (threads) and through shard actors on the 2 worker nodes: `Engine.ask` p50/p99 both ways, the fan-out
-  overhead (the difference of the p50s, and of one dense search), and whether every question's top 10
-  is the same both ways.
+  overhead (the difference of the p50s, and of one dense search), whether every question's top 10 is
+  the same both ways, each shard actor's resident memory and the index's bytes on disk per chunk.
 
 Worker nodes here share the machine's cores, so 2 nodes on 2 cores measure what a second node adds when
 each node has one core: the cost model in the README scales it to real nodes.
@@ -99,7 +99,8 @@ def same_build(ours: Path, theirs: Path, embedder) -> dict:
         found = []
         for store in stores:
             ids = store.dense_search(np.ones(embedder.dimension, np.float32), store.stats().chunks, Scope()).ids
-            found.append({(c.doc_id, c.index, c.start, c.end): v for c, v in zip(store.chunks(ids), store.vectors(ids))})
+            refs = store.chunks(ids)
+            found.append({(c.doc_id, c.index, c.start, c.end): v for c, v in zip(refs, store.vectors(ids))})
         same &= found[0].keys() == found[1].keys()
         worst = max([worst] + [float(np.abs(v - found[1][k]).max()) for k, v in found[0].items() if k in found[1]])
     return {"same_chunk_ids": same, "max_vector_difference": worst}
@@ -137,10 +138,20 @@ def serving(address: str, index: Path, embedder: Embedder, questions: list[str],
         same = sum(a == b for a, b in zip(found.pop("top10_local"), found.pop("top10_ray")))
         found["same_top10"] = f"{same}/{len(questions)}"
         found["fan_out_overhead_ms"] = round(found["ask_p50_ms_ray"] - found["ask_p50_ms_local"], 2)
-        found["dense_search_overhead_ms"] = round(found["dense_search_p50_ms_ray"] - found["dense_search_p50_ms_local"], 2)
+        dense_overhead = found["dense_search_p50_ms_ray"] - found["dense_search_p50_ms_local"]
+        found["dense_search_overhead_ms"] = round(dense_overhead, 2)
+        found["shard_actor_rss_mb"] = [ray.get(actor.__ray_call__.remote(_rss_mb)) for actor in remote.index.actors]
         return found
     finally:
         remote.index.close()
+
+
+def _rss_mb(_actor) -> float:
+    """The resident memory of the process this runs in (a shard actor's), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
 
 
 def main() -> None:
@@ -182,6 +193,7 @@ def main() -> None:
                 index = corpus.synthetic_generation(work / f"synthetic-{args.chunks}-{SHARDS}shards-{data.label}",
                                                     args.chunks, pool, chunker, data, embedder.name, shards=SHARDS)
                 result["serving_chunks"] = corpus.open_store(index).stats().chunks
+                result["index_bytes_per_chunk"] = round(corpus.folder_bytes(index) / result["serving_chunks"])
                 result["serving"] = serving(address, index, embedder, questions, args.rounds)
     one, two = (result[f"ingest_ray_{n}_nodes"]["chunks_per_s"] for n in (1, 2))
     result["ingest_speedup_1_to_2_nodes"] = round(two / one, 2)
