@@ -5,11 +5,14 @@ partial answers, then comes back. Marked slow and ray: `make test-ray` runs them
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -177,3 +180,34 @@ def test_a_killed_shard_gives_partial_answers_then_comes_back(served, local_inde
         assert time.monotonic() < deadline, "the killed shard did not come back in 60 s"
         time.sleep(0.5)
     assert ranking(served, question, "hybrid") == ranking(local, question, "hybrid")
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_rag_serve_ray_puts_the_http_service_in_front_of_the_shard_actors(cluster, ray_index, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "rag.cli", "serve", "--index", str(ray_index), "--ray", cluster.address,
+               "--shards", "2", "--port", str(port)]
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while not _ready(url):
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.5)
+        answer = httpx.get(f"{url}/v1/ask", params={"q": QUESTIONS[0]}, timeout=30).json()
+        assert answer["passages"] and answer["partial"] is False and answer["unavailable"] == []
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
