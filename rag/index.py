@@ -219,6 +219,12 @@ class LocalIndex:
 
     # Writing
 
+    def close(self) -> None:
+        """Close the document store a write opened (SQLite then folds its log into the file)."""
+        if self._docstore is not None:
+            self._docstore.close()
+            self._docstore = None
+
     @contextmanager
     def _writing(self) -> Iterator[tuple[DocumentStore, dict | None]]:
         """The writer lock, the document store, and the current manifest read after taking the lock (None

@@ -226,6 +226,10 @@ class ShardedIndex:
     def open(self) -> ShardedStore:
         return ShardedStore([p.open() for p in self.parts], self._pool)
 
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
     @property
     def problem(self) -> str | None:
         problems = [p.problem for p in self.parts if p.problem]

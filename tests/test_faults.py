@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,14 +17,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 
 from api.main import create_app
 from rag import BadDocument, CorruptIndex, DiskFull, Document, Engine, build_index, read_paths
 from rag.docstore import DocumentStore
 from rag.index import LocalIndex
 
-from .conftest import FAULTS_FULL, SEED
+from .conftest import FAULTS_FULL, ROOT, SEED
 from .fixtures.api_data import AUTH
 
 pytest_plugins = ["tests.fixtures.api_server"]
@@ -46,6 +47,7 @@ def index(tmp_path_factory, embedder, chunker) -> Path:
     engine = Engine.open(path, embedder=embedder)
     engine.index.put(BULLETINS, embedder)
     engine.index.delete([BULLETINS[0].doc_id], embedder)
+    engine.index.close()  # so the damage below meets the files at rest, without SQLite's log beside them
     return path
 
 
@@ -224,22 +226,36 @@ def test_a_full_disk_answers_post_with_507_in_json(tmpfs, embedder, chunker, fau
         assert server.client.post("/v1/ask", json={"question": QUESTIONS[0]}).status_code == 200
 
 
-@hypothesis_settings(max_examples=400 if FAULTS_FULL else 60, deadline=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(suffix=st.sampled_from([".md", ".html", ".jsonl", ".txt"]),
-       content=st.one_of(st.binary(max_size=600), st.text(max_size=600).map(str.encode),
-                         st.builds(lambda head, body: f"---\n{head}\n---\n{body}".encode(),
-                                   st.text(max_size=80), st.text(max_size=200)),
-                         st.builds(lambda body: f'{{"text": {body}}}\n'.encode(), st.text(max_size=60))))
-def test_corpus_readers_give_documents_or_a_clear_error(tmp_path, suffix, content):
-    path = tmp_path / f"fuzz{suffix}"
-    path.write_bytes(content)
+def test_corpus_readers_give_documents_or_a_clear_error(tmp_path, fault_row):
+    outcomes: Counter[str] = Counter()
+
+    @hypothesis_settings(max_examples=2000 if FAULTS_FULL else 60, deadline=None, database=None)
+    @given(suffix=st.sampled_from([".md", ".html", ".jsonl", ".txt"]),
+           content=st.one_of(st.binary(max_size=600), st.text(max_size=600).map(str.encode),
+                             st.builds(lambda head, body: f"---\n{head}\n---\n{body}".encode(),
+                                       st.text(max_size=80), st.text(max_size=200)),
+                             st.builds(lambda body: f'{{"text": {body}}}\n'.encode(), st.text(max_size=60))))
+    def read_one(suffix: str, content: bytes) -> None:
+        path = tmp_path / f"fuzz{suffix}"
+        path.write_bytes(content)
+        try:
+            documents = read_paths([path])
+        except BadDocument as exc:
+            outcomes["clear error"] += 1
+            assert str(path) in str(exc)
+            return
+        except Exception:
+            outcomes["traceback"] += 1
+            raise
+        outcomes["documents"] += 1
+        assert all(isinstance(d, Document) and d.text.strip() for d in documents)
+
     try:
-        documents = read_paths([path])
-    except BadDocument as exc:
-        assert str(path) in str(exc)
-        return
-    assert all(isinstance(d, Document) and d.text.strip() for d in documents)
+        read_one()
+    finally:
+        fault_row(f"fuzzed Markdown, HTML, JSONL and text files ({sum(outcomes.values())} examples)",
+                  f"{outcomes['documents']} read, {outcomes['clear error']} clear errors, "
+                  f"{outcomes['traceback']} tracebacks", "only documents or clear errors", not outcomes["traceback"])
 
 
 def raw_get(url: str, target: str) -> tuple[int, dict, bytes]:
@@ -399,3 +415,32 @@ def test_a_steady_load_holds_memory_and_latency(serve, fault_row):
     fault_row(f"soak: {rate:.0f} questions/s for {seconds:.0f} s", f"RSS {growth:+.1%}, p99 {p99_early:.0f} -> "
               f"{p99_late:.0f} ms", "RSS growth <= 5%, p99 stable", growth <= 0.05 and stable)
     assert growth <= 0.05 and stable
+
+
+def test_two_rag_index_at_once_and_deletes_during_a_merge_lose_nothing(tmp_path, embedder, chunker, fault_row):
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    shutil.copy(SEED, folder / "seed.md")
+    for i in range(12):
+        (folder / f"r{i}.txt").write_text(f"Report {i}. " + " ".join(f"The convoy {i} passed post {j}." for j in range(40)))
+    command = [sys.executable, "-m", "rag.cli", "index", "--corpus", str(folder), "--index", str(index)]
+    runs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    codes = [run.wait(timeout=600) for run in runs]
+    engine = Engine.open(index, embedder=embedder)
+    indexed = engine.store.stats().documents
+    # Small segments for a merge to fold, then deletes while another process merges them.
+    added = [Document(text=f"Bulletin {i}: the ferry left at {i} o'clock.") for i in range(8)]
+    for doc in added:
+        engine.index.put([doc], embedder)
+    merge = subprocess.Popen([sys.executable, "-m", "tests.fixtures.writer", str(index), "merge"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert merge.stdout.readline().strip() == "merging"
+    deleted = [engine.delete_document(doc.doc_id) for doc in added[:4]]
+    assert merge.wait(timeout=300) == 0
+    engine.reload()
+    kept = [bool(engine.document(doc.doc_id)) for doc in added]
+    ok = codes == [0, 0] and indexed == 13 and all(deleted) and kept == [False] * 4 + [True] * 4
+    fault_row("writers racing: two `rag index` at once; 4 deletes during a merge in another process",
+              f"exit codes {codes}, {indexed} of 13 documents; {sum(deleted)} deleted, {sum(kept[4:])} of 4 kept",
+              "both succeed, deletes and documents kept", ok)
+    assert ok, (codes, [run.stderr.read().decode()[-500:] for run in runs], indexed, deleted, kept)
