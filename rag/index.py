@@ -353,6 +353,8 @@ class LocalIndex:
                  progress: bool) -> BuildReport:
         documents = list(docstore.documents())
         generation = max((manifest or {}).get("generation", 0), self._last_generation()) + 1
+        if manifest is not None:  # what only the previous state used goes first: a rebuild needs room for one copy
+            self._remove_unused(keep=[manifest])
         name, embedded = self._new_segment(documents, embedder, self._reusable_segments(), progress, generation)
         manifest = self._commit(None, [self._entry(name)], generation, docstore.version)
         return self._report(manifest, self.current(), embedded, started, added=len(documents))

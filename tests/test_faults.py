@@ -444,3 +444,24 @@ def test_two_rag_index_at_once_and_deletes_during_a_merge_lose_nothing(tmp_path,
               f"exit codes {codes}, {indexed} of 13 documents; {sum(deleted)} deleted, {sum(kept[4:])} of 4 kept",
               "both succeed, deletes and documents kept", ok)
     assert ok, (codes, [run.stderr.read().decode()[-500:] for run in runs], indexed, deleted, kept)
+
+
+def test_a_rebuild_needs_room_for_one_more_copy_of_the_index(tmpfs, embedder, chunker, fault_row):
+    index = tmpfs / "index"
+    build_index(index, read_paths([SEED]), embedder, chunker)
+    engine = Engine.open(index, embedder=embedder)
+    for doc in BULLETINS[:3]:  # four small segments, which a merge folds into one
+        engine.index.put([doc], embedder)
+    assert engine.index.merge()  # the state before, kept to fall back on, holds a second copy of everything
+    merged = max(index.glob("seg-*"), key=lambda p: p.stat().st_mtime)
+    size = sum(p.stat().st_size for p in merged.rglob("*") if p.is_file())
+    # Room for half a copy more: a rebuild fits only when it first lets go of what just the old state used.
+    spare = shutil.disk_usage(tmpfs).free - size // 2
+    (tmpfs / "ballast").write_bytes(b"\0" * max(0, spare))
+    try:
+        rebuilt = engine.index.sync({}, embedder, rebuild=True).documents
+    except DiskFull as exc:
+        rebuilt = str(exc)
+    fault_row("a rebuild with two copies of the index on disk and room for half a copy more", f"{rebuilt!r}",
+              "rebuilt: 4 documents", rebuilt == 4)
+    assert rebuilt == 4
