@@ -70,10 +70,10 @@ def cluster(worker_nodes: int) -> Iterator[str]:
         nodes.shutdown()
 
 
-def ingest(folder: Path, documents: list[Document], embedder, chunker) -> dict:
+def ingest(folder: Path, documents: list[Document], embedder, chunker, batch_size: int = 32) -> dict:
     shutil.rmtree(folder, ignore_errors=True)  # else unchanged chunks are reused, not embedded
     ShardedIndex.create(folder, SHARDS)
-    report = build_index(folder, documents, embedder, chunker)
+    report = build_index(folder, documents, embedder, chunker, batch_size)
     return {"chunks": report.chunks, "seconds": round(report.seconds, 2),
             "chunks_per_s": round(report.chunks / report.seconds, 2)}
 
@@ -84,7 +84,7 @@ def ray_ingest(folder: Path, documents: list[Document], backend: str, chunker, n
     try:
         ray.get([w.describe.remote() for w in workers.workers])  # every model loaded before the clock starts
         start_s = time.perf_counter() - started
-        found = ingest(folder, documents, workers, chunker)
+        found = ingest(folder, documents, workers, chunker, workers.index_batch_size)
     finally:
         workers.close()
     return {**found, "workers_start_s": round(start_s, 2), **same_build(folder, local, workers)}

@@ -108,7 +108,8 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
     # Locally, both cores into the model: it is where indexing spends 97% of its time.
     embedder = ray_embedder or Embedder(settings.model_path, backend=settings.embed_backend)
     try:
-        index = open_index(index_dir, index_config(settings, embedder), settings.index_kind, settings.embed_batch_size)
+        batch_size = ray_embedder.index_batch_size if ray_embedder else settings.embed_batch_size
+        index = open_index(index_dir, index_config(settings, embedder), settings.index_kind, batch_size)
         if if_stale and not rebuild and not index.is_stale(corpora):
             count = sum(len(docs) for docs in corpora.values())
             click.echo(f"index at {index_dir} is up to date ({count} documents from {len(corpora)} paths)", err=True)
@@ -135,7 +136,7 @@ def _ray_embedder(address: str, workers: int | None, settings):
     except ImportError:
         raise click.UsageError('--ray needs Ray: pip install -e ".[ray]"') from None
     connect(address)
-    return RayEmbedder(settings.model_path, settings.embed_backend, workers)
+    return RayEmbedder(settings.model_path, settings.embed_backend, workers, batch_size=settings.embed_batch_size)
 
 
 @main.command("ask")

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from rag import Document, build_index, read_paths
 from rag.index import LocalIndex
+from rag.embedding import Embedder
 from rag.retrieve import index_config
 from rag.sharded import ShardedIndex, shard_of
 from rag.storage import Scope, Store
@@ -64,22 +65,24 @@ def documents() -> list[Document]:
 
 
 @pytest.fixture(scope="module")
-def local_index(tmp_path_factory, documents, embedder, chunker) -> Path:
+def local_index(tmp_path_factory, documents, chunker) -> Path:
+    # ONNX, as `rag index` runs the model: its vectors are the same bits whatever batch a text is in, and
+    # a Ray build batches texts its own way.
     path = tmp_path_factory.mktemp("local") / "index"
     ShardedIndex.create(path, 2)
-    build_index(path, documents, embedder, chunker)
+    build_index(path, documents, Embedder(backend="onnx"), chunker)
     return path
 
 
 @pytest.fixture(scope="module")
-def ray_index(tmp_path_factory, cluster, documents, embedder, chunker) -> Path:
+def ray_index(tmp_path_factory, cluster, documents, chunker) -> Path:
     from rag.ray_cluster import RayEmbedder
 
     path = tmp_path_factory.mktemp("ray") / "index"
     ShardedIndex.create(path, 2)
-    workers = RayEmbedder(backend=embedder.backend, workers=2)
+    workers = RayEmbedder(backend="onnx", workers=2)
     try:
-        build_index(path, documents, workers, chunker)
+        build_index(path, documents, workers, chunker, batch_size=workers.index_batch_size)
     finally:
         workers.close()
     return path
