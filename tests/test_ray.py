@@ -111,7 +111,7 @@ def same_contents(a: Store, b: Store) -> None:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_indexing_through_ray_builds_the_local_index(local_index, ray_index, embedder, settings, answering):
+def test_indexing_through_ray_builds_the_local_index(ray_index, local_index, embedder, settings, answering):
     config = index_config(settings, embedder)
     for shard in ("shard-00", "shard-01"):
         ours, theirs = (LocalIndex(path / shard, config).open() for path in (ray_index, local_index))
