@@ -4,7 +4,8 @@ ray extra. Prints one JSON object (progress goes to stderr).
 
 * Ingestion: the same documents (real sentences, as bench.corpus draws them) indexed locally (the model
   on every core) and through Ray with 1 and with 2 worker nodes (one model and one CPU each); chunks/s of
-  each and the 1 -> 2 ratio, and each Ray build checked against the local one (chunk ids, vectors).
+  each (the best of ``--repeats`` builds) and the 1 -> 2 ratio, and each Ray build checked against the
+  local one (chunk ids, vectors).
 * Serving: a synthetic sharded index of ``--chunks`` chunks (bench.corpus), its shards read in process
   (threads) and through shard actors on the 2 worker nodes: `Engine.ask` p50/p99 both ways, the fan-out
   overhead (the difference of the p50s, and of one dense search), whether every question's top 10 is
@@ -70,21 +71,25 @@ def cluster(worker_nodes: int) -> Iterator[str]:
         nodes.shutdown()
 
 
-def ingest(folder: Path, documents: list[Document], embedder, chunker, batch_size: int = 32) -> dict:
-    shutil.rmtree(folder, ignore_errors=True)  # else unchanged chunks are reused, not embedded
-    ShardedIndex.create(folder, SHARDS)
-    report = build_index(folder, documents, embedder, chunker, batch_size)
-    return {"chunks": report.chunks, "seconds": round(report.seconds, 2),
-            "chunks_per_s": round(report.chunks / report.seconds, 2)}
+def ingest(folder: Path, documents: list[Document], embedder, chunker, repeats: int, batch_size: int = 32) -> dict:
+    """The best of ``repeats`` builds from nothing (on a shared machine, the one least slowed by the rest)."""
+    rates = []
+    for _ in range(repeats):
+        shutil.rmtree(folder, ignore_errors=True)  # else unchanged chunks are reused, not embedded
+        ShardedIndex.create(folder, SHARDS)
+        report = build_index(folder, documents, embedder, chunker, batch_size)
+        rates.append(round(report.chunks / report.seconds, 2))
+    return {"chunks": report.chunks, "chunks_per_s": max(rates), "each_run_chunks_per_s": rates}
 
 
-def ray_ingest(folder: Path, documents: list[Document], backend: str, chunker, nodes: int, local: Path) -> dict:
+def ray_ingest(folder: Path, documents: list[Document], backend: str, chunker, nodes: int, local: Path,
+               repeats: int) -> dict:
     started = time.perf_counter()
     workers = RayEmbedder(backend=backend, workers=nodes)
     try:
         ray.get([w.describe.remote() for w in workers.workers])  # every model loaded before the clock starts
         start_s = time.perf_counter() - started
-        found = ingest(folder, documents, workers, chunker, workers.index_batch_size)
+        found = ingest(folder, documents, workers, chunker, repeats, workers.index_batch_size)
     finally:
         workers.close()
     return {**found, "workers_start_s": round(start_s, 2), **same_build(folder, local, workers)}
@@ -163,6 +168,7 @@ def main() -> None:
     parser.add_argument("--ingest-chunks", type=int, default=400, help="chunks of real sentences to ingest")
     parser.add_argument("--chunks", type=int, default=100_000, help="chunks of the synthetic index served")
     parser.add_argument("--rounds", type=int, default=1, help="times each question is asked per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="ingestion runs per setting (the best is kept)")
     parser.add_argument("--data", type=Path, default=None,
                         help=f"the team data folder (default ${corpus.DATA_ENV}, else ../shared/data)")
     args = parser.parse_args()
@@ -181,12 +187,12 @@ def main() -> None:
 
     log(f"ingesting {len(documents)} documents locally")
     local = work / "ingest-local"
-    result["ingest_local"] = ingest(local, documents, embedder, chunker)
+    result["ingest_local"] = ingest(local, documents, embedder, chunker, args.repeats)
     for nodes in (1, 2):
         with cluster(nodes) as address:
             log(f"ingesting through Ray, {nodes} worker node(s)")
             result[f"ingest_ray_{nodes}_nodes"] = ray_ingest(work / f"ingest-ray-{nodes}", documents, args.backend,
-                                                              chunker, nodes, local)
+                                                              chunker, nodes, local, args.repeats)
             if nodes == 2:
                 pool = corpus.generation_vectors(local)
                 log(f"synthetic index of {args.chunks} chunks in {SHARDS} shards")
