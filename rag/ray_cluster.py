@@ -275,6 +275,8 @@ class RayShardedIndex(ShardedIndex):
         return None
 
     def close(self) -> None:
+        """Close the shards' document stores, and end their actors."""
+        super().close()
         for actor in self.actors:
             ray.kill(actor, no_restart=True)
 
