@@ -36,7 +36,7 @@ test-slow: install
 	@$(BIN)/python -m pytest -m "slow and not ray"
 
 # Scale-out (issue 17): the ray extra, then the tests on a local Ray cluster (a head and two worker nodes on
-# loopback, about 3 minutes on 2 cores). `make test` skips them; CI runs them last.
+# loopback: 2 to 6 minutes on 2 cores, with the load). `make test` skips them; CI runs them last.
 $(VENV)/.ray-installed: $(VENV)/.installed
 	@echo "installing the ray extra into $(VENV)" >&2
 	@$(BIN)/python -m pip install --quiet -e ".[ray]" >&2
