@@ -147,8 +147,8 @@ class LocalIndex:
 
     def open(self) -> LocalStore:
         """A snapshot of the current manifest, every file it reads checked. When the current manifest or a
-        file of it is damaged, the newest older manifest that is intact is served instead, and `problem`
-        says why; CorruptIndex (naming the damaged file) when none is."""
+        file of it is damaged, the newest other manifest on disk that is intact (the previous one is kept for
+        this) is served instead, and `problem` says why; CorruptIndex (naming the damaged file) when none is."""
         name = self.current()
         if name is None:
             raise IndexNotFound(f"no index at {self.index_dir}: build one with `rag index --index {self.index_dir}`")

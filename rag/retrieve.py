@@ -107,7 +107,13 @@ class Engine:
 
     def _open(self) -> None:
         self._store = self.index.open()  # falls back to the last intact state, saying why in `problem`
+        self._note_fallback()
+
+    def _note_fallback(self) -> None:
+        # A damaged current state is not opened (and its files read and hashed) again on every poll: only
+        # once CURRENT names another.
         self._problem = self.index.problem
+        self._failed = self.index.current() if self._problem else None
 
     def reload(self) -> bool:
         """Switch to the index's current state if a write (here or in another process) changed it; True
@@ -126,8 +132,7 @@ class Engine:
                 self._failed = current
                 self._problem = f"{exc}; still serving {served}, loaded and checked before"
                 return False
-            self._failed = None
-            self._problem = self.index.problem
+            self._note_fallback()
             if store.stats().version == served:
                 return False
             self._store = store
