@@ -408,13 +408,16 @@ def test_a_steady_load_holds_memory_and_latency(serve, fault_row):
         i += 1
         time.sleep(max(0.0, (i / rate) - (time.monotonic() - started)))
     growth = (rss[-1] - rss[0]) / rss[0]
-    early = [ms for at, ms in latencies if seconds * 0.1 <= at < seconds * 0.4]
-    late = [ms for at, ms in latencies if at >= seconds * 0.7]
-    p99_early, p99_late = percentile(early, 0.99), percentile(late, 0.99)
+    # p99 in nine windows after the warm-up; a drift is the middle of the last three against the middle of
+    # the first three, so one window slowed by something else on the machine does not count as a drift.
+    width = seconds * 0.9 / 9
+    windows = [percentile([ms for at, ms in latencies if seconds * 0.1 + w * width <= at < seconds * 0.1 + (w + 1) * width],
+                          0.99) for w in range(9)]
+    p99_early, p99_late = sorted(windows[:3])[1], sorted(windows[-3:])[1]
     stable = p99_late <= max(1.5 * p99_early, p99_early + 20)
     fault_row(f"soak: {rate:.0f} questions/s for {seconds:.0f} s", f"RSS {growth:+.1%}, p99 {p99_early:.0f} -> "
               f"{p99_late:.0f} ms", "RSS growth <= 5%, p99 stable", growth <= 0.05 and stable)
-    assert growth <= 0.05 and stable
+    assert growth <= 0.05 and stable, (growth, [round(w) for w in windows])
 
 
 def test_two_rag_index_at_once_and_deletes_during_a_merge_lose_nothing(tmp_path, embedder, chunker, fault_row):
