@@ -64,9 +64,9 @@ class DocumentStore:
                             "added over the API since the backup are then lost)")
 
     def check(self) -> None:
-        """Every page and index consistent (integrity_check) and every document's text and metadata matching its digest (SQLite keeps no
-        checksums of its own); CorruptIndex naming the file otherwise. Reads the whole store: done once
-        per process, when it first writes."""
+        """Every page and index consistent (integrity_check) and every document's text and metadata
+        matching its digest (SQLite keeps no checksums of its own); CorruptIndex naming the file otherwise.
+        Reads the whole store: done once per process, when it first writes."""
         try:
             problems = [row[0] for row in self._db.execute("PRAGMA integrity_check")]
             if problems != ["ok"]:

@@ -263,11 +263,8 @@ class Segment:
         """What is wrong with this segment's files on disk now (None when they are intact): a periodic
         check for damage done after they were loaded."""
         try:
-            for name in [META, *self.files]:
-                if name == META:
-                    if sha256(self.folder / META) != self.meta_sha256:
-                        return f"{self.folder / META} changed on disk"
-                elif sha256(self.folder / name) != self.files[name]:
+            for name, expected in {META: self.meta_sha256, **self.files}.items():
+                if sha256(self.folder / name) != expected:
                     return f"{self.folder / name} does not match its checksum"
         except OSError as exc:
             return f"{exc.filename}: {exc.strerror}"
