@@ -126,8 +126,9 @@ def run_set(eval_set: EvalSet, cache_dir: Path, modes: Sequence[str] = MODES,
     # Modes take turns on each question, so a slow patch of the machine does not favour one of them.
     for item in eval_set.items:
         for mode in modes:
-            grouped = engine.ask(item.searched, TOP_K, mode, group_by="source") if item.perspectives else None
-            outcomes.append(judge(item, engine.ask(item.searched, TOP_K, mode), source_count, grouped))
+            searched = item.searched(engine.name_rarity)
+            grouped = engine.ask(searched, TOP_K, mode, group_by="source") if item.perspectives else None
+            outcomes.append(judge(item, engine.ask(searched, TOP_K, mode), source_count, grouped))
             bar.update()
     bar.close()
     scores = {mode: score_mode(eval_set.items, [o for o in outcomes if o.mode == mode], mode) for mode in modes}

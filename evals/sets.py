@@ -20,7 +20,7 @@ from typing import Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rag import Document, RagError
-from rag.conversation import Turn, resolve_question
+from rag.conversation import Rarity, Turn, resolve_question
 from rag.jsonl import read_jsonl
 
 from .metrics import span_pattern
@@ -84,10 +84,9 @@ class Item(BaseModel):
                                     "`question` is a follow-up to them.")
     note: str = ""
 
-    @property
-    def searched(self) -> str:
+    def searched(self, rarity: Rarity | None = None) -> str:
         """What is searched: the question, resolved against the conversation before it (rag.conversation)."""
-        return resolve_question(self.question, [Turn("user", text) for text in self.conversation])
+        return resolve_question(self.question, [Turn("user", text) for text in self.conversation], rarity)
 
     @model_validator(mode="after")
     def _answerable_needs_evidence(self) -> "Item":

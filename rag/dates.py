@@ -29,7 +29,7 @@ SLACK = dt.timedelta(days=1)  # a statement is often posted the day after the ca
 def date_windows(question: str, first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
     """Inclusive date ranges the question names, placed in the years between ``first`` and ``last``."""
     windows: list[tuple[dt.date, dt.date]] = []
-    for year, month, day, part in _mentions(question):
+    for year, month, day, part, _ in _mentions(question):
         for y in [year] if year else range(first.year, last.year + 1):
             window = _window(y, month, day, part)
             if window and window[1] >= first and window[0] <= last:
@@ -41,7 +41,7 @@ def after_the_sources(question: str, last: dt.date) -> dt.date | None:
     """The first day the question asks about when every date it names (each with its year) falls in a
     month after ``last``, the newest source's date: sources cannot report what happened after them."""
     starts = []
-    for year, month, day, part in _mentions(question):
+    for year, month, day, part, _ in _mentions(question):
         window = _window(year, month, day, part) if year else None
         if window is None or (year, month) <= (last.year, last.month):
             return None
@@ -49,8 +49,13 @@ def after_the_sources(question: str, last: dt.date) -> dt.date | None:
     return min(starts, default=None)
 
 
-def _mentions(question: str) -> list[tuple[int | None, int, str | None, str | None]]:
-    """(year or None, month, day, early/mid/late) for each date the question names.
+def date_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` names a date, in order: what a follow-up's new date takes the place of."""
+    return sorted(span for *_, span in _mentions(text))
+
+
+def _mentions(question: str) -> list[tuple[int | None, int, str | None, str | None, tuple[int, int]]]:
+    """(year or None, month, day, early/mid/late, span) for each date the question names.
 
     A month name alone ("in January") only counts with a year or a preposition before it, since "may"
     and "march" are also verbs.
@@ -67,7 +72,8 @@ def _mentions(question: str) -> list[tuple[int | None, int, str | None, str | No
             ):
                 continue
             year = int(groups["year"]) if groups.get("year") else None
-            found.append((year, _MONTHS[groups["month"].lower().rstrip(".")], groups.get("day"), groups.get("part")))
+            found.append((year, _MONTHS[groups["month"].lower().rstrip(".")], groups.get("day"), groups.get("part"),
+                          match.span()))
             taken.append(match.span())
     return found
 

@@ -105,6 +105,12 @@ class Engine:
         """Why what is served is not exactly the index's current state on disk (a damaged file), or None."""
         return self._problem
 
+    def name_rarity(self, name: str) -> float:
+        """How rarely the sources mention ``name``: the idf of its rarest word (0 for a name of no words).
+        What a follow-up's new name replaces in the question before it (rag.conversation)."""
+        terms = set(tokenize([name])[0])
+        return max(idf_weights(terms, self._store.term_stats(sorted(terms))).values(), default=0.0)
+
     def _open(self) -> None:
         self._store = self.index.open()  # falls back to the last intact state, saying why in `problem`
         self._note_fallback()

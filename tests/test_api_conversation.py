@@ -24,10 +24,11 @@ def asked(*questions: str) -> list[Turn]:
     # topic with it, and the old topic's passages came first.
     ("Why does Russia object to NATO expansion?", "Georgia?", "Why does Russia object to Georgia?"),
     ("Why does Russia object to NATO expansion?", "and what about Kazakhstan?", "Why does Russia object to Kazakhstan?"),
-    # A plain phrase, or a name with no name to replace, is joined on.
+    # A plain phrase with nothing to trade is joined on.
     ("Why did Russia send troops to Ukraine?", "what about the sanctions?",
      "Why did Russia send troops to Ukraine and the sanctions?"),
-    ("What did Biden say about sanctions?", "and Putin?", "What did Biden say about sanctions and Putin?"),
+    # A name takes the place of the previous question's only name, wherever it stands.
+    ("What did Biden say about sanctions?", "and Putin?", "What did Putin say about sanctions?"),
     # Pointing back, or nothing of its own: searched with the previous question.
     ("What did Lavrov say about the talks?", "Why did he say that?",
      "What did Lavrov say about the talks? Why did he say that?"),
@@ -41,6 +42,41 @@ def asked(*questions: str) -> list[Turn]:
 ])
 def test_follow_ups_are_resolved_against_the_previous_question(previous, question, searched):
     assert resolve_question(question, asked(previous)) == searched
+
+
+@pytest.mark.parametrize(("previous", "question", "searched"), [
+    # A new date takes the place of the previous question's date, and its frame ("the ... call") adds nothing.
+    ("How many corridors did Kyiv open on March 14?", "and on March 20?", "How many corridors did Kyiv open on March 20?"),
+    ("What did Lavrov tell Blinken on January 21?", "and in the February 14 call?",
+     "What did Lavrov tell Blinken on February 14?"),
+    # A name does not take a date's place; with a date of its own, both are traded.
+    ("What did Putin tell Olaf Scholz about the summit when they spoke on December 21?", "and Macron, same day?",
+     "What did Putin tell Macron about the summit when they spoke on December 21?"),
+    ("What did Putin propose to Naftali Bennett on March 2?", "what about to Scholz on March 4?",
+     "What did Putin propose to Scholz on March 4?"),
+    # A phrase led by a preposition the previous question uses takes the place of what it governs there.
+    ("What did the delegations agree at their second round of talks?", "and at the first round?",
+     "What did the delegations agree at the first round of talks?"),
+    # A phrase sharing a word with the previous question takes the place of the words leading to it.
+    ("How much new humanitarian aid did Harris announce in Warsaw?", "and the military aid?",
+     "How much military aid did Harris announce in Warsaw?"),
+    # A person asked about through a pronoun, with someone new: asked of the previous question's first name.
+    ("What did Biden commend Turkey for?", "and what did he warn Xi about?", "what did Biden warn Xi about?"),
+    # A few words asking about nothing new lean on the previous question.
+    ("What did Biden threaten Putin with in the December 30 call?", "how did Putin respond?",
+     "What did Biden threaten Putin with in the December 30 call? how did Putin respond?"),
+])
+def test_follow_ups_trade_what_they_name_for_its_counterpart(previous, question, searched):
+    assert resolve_question(question, asked(previous)) == searched
+
+
+def test_a_name_takes_the_place_of_the_name_the_sources_mention_least():
+    # Putin is named in nearly every passage, Tokayev in few: the follow-up swaps the one the question is about.
+    rarity = {"Kassym-Jomart Tokayev": 6.0, "Putin": 1.8}.get
+    previous = asked("What did Kassym-Jomart Tokayev propose to Putin in their phone call?")
+    assert resolve_question("and Lukashenko?", previous, rarity) == "What did Lukashenko propose to Putin in their phone call?"
+    # Without rarities (or with names about as common), the last name is the topic.
+    assert resolve_question("and Lukashenko?", previous) == "What did Kassym-Jomart Tokayev propose to Lukashenko in their phone call?"
 
 
 def test_without_a_previous_question_nothing_changes():

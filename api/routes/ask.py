@@ -25,7 +25,7 @@ def answer(engine: Engine, body: AskIn, where: tuple[str, dict[str, str]]) -> An
 
     ``where`` places the engine's complaints: ("body", {}) or ("query", {"question": "q"}).
     """
-    searched = resolve_question(body.question, [Turn(t.role, t.text) for t in body.conversation])
+    searched = resolve_question(body.question, [Turn(t.role, t.text) for t in body.conversation], engine.name_rarity)
     filters = body.filters or FiltersIn()
     try:
         result = engine.ask(searched, body.top_k, body.mode,
