@@ -1,16 +1,20 @@
 """``python -m evals.tune``: train the learned reranker (rag/reranking.py) and choose it on analyst questions.
 
-1. Mine the reporters' questions and the answers that follow them from the White House briefings
-   (rag/mining.py), and index the briefings with those questions blanked out, so that a mined question
-   finds its answer as an analyst's would: by what the answer says, not by its own words standing next
-   to it.
-2. Ask each mined question (a seeded sample) through the real hybrid pipeline; its best candidates, with
-   the features a question sees at query time, are labelled by where the answer is (2: the chunk where
-   the answer starts; 1: a chunk holding more of it; 0: any other, of that briefing or another).
-3. Train LightGBM LambdaMART models over a small grid, and keep the one with the best hit@3 on the
-   validation set (evals/tuning_validation.jsonl: analyst questions written for tuning, never a test
-   set), if it beats the hybrid ranking without a reranker there; else say so and write nothing (so far,
-   none has: see the README's Relevance section).
+Two kinds of training questions, each optional:
+
+1. Mined (``--questions N``): the reporters' questions and the answers that follow them in the White House
+   briefings (rag/mining.py). The briefings are indexed with those questions blanked out, so that a mined
+   question finds its answer as an analyst's would: by what the answer says, not by its own words standing
+   next to it. Its candidates are labelled by where the answer is (2: the chunk where the answer starts;
+   1: a chunk holding more of it; 0: any other, of that briefing or another).
+2. Written (``--train SET``, repeatable): analyst questions written for training over documents no eval
+   set uses (evals/tuning_train_*.jsonl); a candidate is relevant when it holds the evidence quote.
+
+Each question is asked through the real hybrid pipeline and its best candidates, with the features a
+question sees at query time, are the training rows. LightGBM LambdaMART models over a small grid, on each
+kind of data and on both together, are validated on evals/tuning_validation.jsonl (analyst questions
+written for validation, never a test set); the best by hit@3 is kept if it beats the hybrid ranking without
+a reranker there, else nothing is written.
 
 The evals/ test sets are never read here. Needs the team data (../shared/data/crisis).
 """
@@ -18,6 +22,7 @@ The evals/ test sets are never read here. Needs the team data (../shared/data/cr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -33,6 +38,7 @@ from rag.mining import mine_pairs, without_questions
 from rag.retrieve import index_config
 from rag.settings import get_settings
 
+from .metrics import span_pattern
 from .runner import cached_index, judge, score_mode
 from .sets import EvalSet, check_evidence, load_set
 
@@ -40,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BRIEFINGS = ROOT.parent / "shared" / "data" / "crisis" / "wh_briefings" / "wh_2021-09_to_2022-03_crisis.jsonl"
 ANSWER_WINDOW = 600  # characters of an answer turn whose chunks count as holding the answer
 GRID = [
+    {"num_leaves": 3, "n_estimators": 100, "learning_rate": 0.05, "min_child_samples": 20},
     {"num_leaves": 7, "n_estimators": 150, "learning_rate": 0.05, "min_child_samples": 50},
     {"num_leaves": 15, "n_estimators": 300, "learning_rate": 0.05, "min_child_samples": 50},
     {"num_leaves": 31, "n_estimators": 300, "learning_rate": 0.03, "min_child_samples": 100},
@@ -80,6 +87,34 @@ def training_data(work: Path, embedder: Embedder, questions: int, seed: int) -> 
     return np.vstack(features), np.array(labels), groups
 
 
+def labelled_data(sets: list[Path], embedder: Embedder, cache: Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Training rows from analyst questions written for training (``--train``), over their corpus's index:
+    a candidate is relevant when it is from a cited document and holds the evidence quote, as the eval
+    judges a hit."""
+    features, labels, groups = [], [], []
+    for path in sets:
+        eval_set, index = validation_index(embedder, path, cache)
+        engine = Engine.open(index, settings=get_settings().model_copy(update={"reranker": "none"}), embedder=embedder)
+        kept = 0
+        for item in eval_set.items:
+            if not item.answerable:
+                continue
+            candidates = engine.candidates(item.question)
+            options = [(span_pattern(evidence), set(doc_ids)) for target in item.targets
+                       for doc_ids, evidence in target.options]
+            keys = [int(i) for i in candidates.ids]
+            grades = [int(any(ref.doc_id in docs and pattern.search(excerpt.text) for pattern, docs in options))
+                      for ref, excerpt in zip(engine.store.chunks(keys), engine.store.excerpts(keys))]
+            if not any(grades):
+                continue
+            features.append(candidates.features)
+            labels.extend(grades)
+            groups.append(len(grades))
+            kept += 1
+        log(f"{path.name}: {kept} of {len(eval_set.items)} questions have their answer among the candidates")
+    return np.vstack(features), np.array(labels), groups
+
+
 def validation_index(embedder: Embedder, validation: Path, cache: Path) -> tuple[EvalSet, Path]:
     """The validation set, its evidence checked, and the index of its corpus (read and synced once)."""
     eval_set = load_set(validation)
@@ -106,7 +141,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(prog="python -m evals.tune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--questions", type=int, default=1500, help="mined questions to train on")
+    parser.add_argument("--questions", type=int, default=1500, help="mined questions to train on (0: none)")
+    parser.add_argument("--train", type=Path, action="append", default=[],
+                        help="a set of analyst questions written for training (repeatable), e.g. evals/tuning_train_wh.jsonl")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--validation", type=Path, default=ROOT / "evals" / "tuning_validation.jsonl")
     parser.add_argument("--work", type=Path, default=ROOT / "artifacts" / "tune")
@@ -117,16 +154,25 @@ def main() -> None:
     args = parser.parse_args()
     if not BRIEFINGS.exists():
         sys.exit(f"{BRIEFINGS}: not found; tuning needs the team data beside the repository")
+    if not args.questions and not args.train:
+        sys.exit("nothing to train on: give --questions N (mined) or --train SET (written for training)")
     args.work.mkdir(parents=True, exist_ok=True)
     embedder = Embedder(backend=get_settings().embed_backend)
     started = time.perf_counter()
-    cached = args.work / f"training-{args.questions}-{args.seed}.npz"  # the features of the mined questions
-    if cached.exists():
-        saved = np.load(cached)
-        x, y, groups = saved["x"], saved["y"], saved["groups"].tolist()
-    else:
-        x, y, groups = training_data(args.work, embedder, args.questions, args.seed)
-        np.savez(cached, x=x, y=y, groups=np.array(groups))
+    data: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] = {}
+    if args.questions:
+        cached = args.work / f"training-{args.questions}-{args.seed}.npz"  # the features of the mined questions
+        if cached.exists():
+            saved = np.load(cached)
+            data["mined"] = saved["x"], saved["y"], saved["groups"].tolist()
+        else:
+            data["mined"] = training_data(args.work, embedder, args.questions, args.seed)
+            np.savez(cached, x=data["mined"][0], y=data["mined"][1], groups=np.array(data["mined"][2]))
+    if args.train:
+        data["written"] = labelled_data(args.train, embedder, args.cache_dir)
+    if len(data) == 2:  # whether mined questions help or hurt beside written ones is itself chosen on validation
+        data["mined+written"] = tuple(np.concatenate([data["mined"][i], data["written"][i]]) for i in (0, 1)) + (
+            data["mined"][2] + data["written"][2],)
     mined_s = time.perf_counter() - started
     if args.only_data:
         return
@@ -134,25 +180,27 @@ def main() -> None:
     baseline = validate(None, embedder, eval_set, index)
     log(f"validation without a reranker: {baseline}")
     best = None
-    for params in GRID:
+    for (name, (x, y, groups)), params in itertools.product(data.items(), GRID):
         started = time.perf_counter()
         model = lightgbm.LGBMRanker(objective="lambdarank", random_state=args.seed, n_jobs=2, verbose=-1, **params)
         model.fit(x, y, group=groups)
-        path = args.work / f"candidate-{len(params)}-{params['num_leaves']}-{params['n_estimators']}.txt"
+        path = args.work / f"candidate-{name}-{params['num_leaves']}-{params['n_estimators']}.txt"
         model.booster_.save_model(str(path))
         figures = validate(path, embedder, eval_set, index)
-        log(f"{params}: trained in {time.perf_counter() - started:.1f} s; validation {figures}")
+        log(f"{name}, {len(groups)} questions, {params}: trained in {time.perf_counter() - started:.1f} s; "
+            f"validation {figures}")
         if best is None or (figures["hit@3"], figures["mrr"]) > (best[1]["hit@3"], best[1]["mrr"]):
-            best = (path, figures, params)
-    path, figures, params = best
+            best = (path, figures, params, name, len(groups))
+    path, figures, params, name, questions = best
     if (figures["hit@3"], figures["mrr"]) <= (baseline["hit@3"], baseline["mrr"]):
         log("no model beats the hybrid ranking on the validation set: nothing written")
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(path.read_text())
     args.out.with_suffix(".json").write_text(json.dumps({
-        "features": list(FEATURES), "params": params, "trained_on": f"{len(groups)} questions mined from {BRIEFINGS.name} "
-        f"(US federal government works, public domain), answers labelled by position", "seed": args.seed,
+        "features": list(FEATURES), "params": params, "trained_on": {"data": name, "questions": questions, "written": [p.name for p in args.train],
+                                                   "mined_from": BRIEFINGS.name if args.questions else None},
+        "seed": args.seed,
         "mining_and_features_s": round(mined_s, 1), "validation_set": args.validation.name,
         "validation": figures, "validation_without_reranker": baseline,
     }, indent=1) + "\n")
