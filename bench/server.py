@@ -11,6 +11,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from rag import Engine
 from rag.embedding import BACKENDS, Embedder
+from rag.settings import get_settings
 
 
 def main() -> None:
@@ -19,11 +20,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="onnx")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-key", default="", help="a key allowed to add and delete documents (none: writes refused)")
+    parser.add_argument("--reranker", default=get_settings().reranker, help="RAG_RERANKER for this server")
     args = parser.parse_args()
-    engine = Engine.open(args.index, embedder=Embedder(backend=args.backend))
+    settings = get_settings().model_copy(update={"reranker": args.reranker})
+    engine = Engine.open(args.index, settings=settings, embedder=Embedder(backend=args.backend))
     # The default per-client rate limit would refuse a benchmark's requests; the limiter itself still runs.
-    settings = ApiSettings(rate_limit="1000000/second", api_keys=[args.api_key] if args.api_key else [])
-    app = create_app(settings, engine=engine)
+    api_settings = ApiSettings(rate_limit="1000000/second", api_keys=[args.api_key] if args.api_key else [])
+    app = create_app(api_settings, engine=engine)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -32,13 +32,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(index: Path, backend: str, api_key: str = "") -> Iterator[tuple[str, float]]:
+def server(index: Path, backend: str, api_key: str = "", reranker: str = "none") -> Iterator[tuple[str, float]]:
     """A running server over ``index``: (base URL, seconds from process start to its first answer). With
-    ``api_key``, that key may add and delete documents."""
+    ``api_key``, that key may add and delete documents. ``reranker`` is its RAG_RERANKER: ``none`` by
+    default, so the hybrid figures stay the retrieval alone, comparable across versions."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    command = [sys.executable, "-m", "bench.server", "--index", str(index), "--backend", backend, "--port", str(port)]
+    command = [sys.executable, "-m", "bench.server", "--index", str(index), "--backend", backend, "--port", str(port),
+               "--reranker", reranker]
     process = subprocess.Popen(command + (["--api-key", api_key] if api_key else []),
                                cwd=Path(__file__).resolve().parent.parent)
     try:

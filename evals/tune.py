@@ -27,6 +27,7 @@ import json
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from rag.mining import mine_pairs, without_questions
 from rag.retrieve import index_config
 from rag.settings import get_settings
 
+from .beir import BeirData, load_beir
 from .metrics import span_pattern
 from .runner import cached_index, judge, score_mode
 from .sets import EvalSet, check_evidence, load_set
@@ -115,6 +117,41 @@ def labelled_data(sets: list[Path], embedder: Embedder, cache: Path) -> tuple[np
     return np.vstack(features), np.array(labels), groups
 
 
+@dataclass(frozen=True)
+class BeirCheck:
+    """A BEIR dataset's train split, whose nDCG@10 a chosen model must not lower: a constraint beside the
+    validation set, so the default reranker does not trade another kind of corpus for this one. Never
+    trained on (SciFact is CC BY-NC: a shipped model may learn from public-domain and CC BY texts only)."""
+
+    data: BeirData
+    index: Path
+
+
+def beir_check(folder: Path, embedder: Embedder, cache: Path) -> BeirCheck:
+    data = load_beir(folder, "train")
+    return BeirCheck(data, cached_index([folder], data.documents, cache, embedder, f"beir-{folder.name}", get_settings()))
+
+
+def beir_ndcg(model: Path | None, embedder: Embedder, check: BeirCheck) -> float:
+    """nDCG@10 of the hybrid mode over the BEIR train queries, reranked by ``model``."""
+    from ranx import Qrels, Run, evaluate
+
+    # A ranking is scored to its depth: nothing is declined (as evals.beir runs it).
+    settings = get_settings().model_copy(update={"reranker": str(model) if model else "none",
+                                                 "abstain_below": -1.0, "unknown_name_abstain": -1.0})
+    engine = Engine.open(check.index, settings=settings, embedder=embedder)
+    runs = {}
+    for query, text in check.data.queries.items():
+        ranking = [b for p in engine.ask(text, 10, "hybrid").passages for b in check.data.beir_ids[p.doc_id]]
+        if ranking:
+            runs[query] = {doc: float(10 - rank) for rank, doc in enumerate(dict.fromkeys(ranking))}
+    return float(evaluate(Qrels(check.data.qrels), Run(runs), "ndcg@10", make_comparable=True))
+
+
+def _joined(*parts: tuple[np.ndarray, np.ndarray, list[int]]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    return (np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), [g for p in parts for g in p[2]])
+
+
 def validation_index(embedder: Embedder, validation: Path, cache: Path) -> tuple[EvalSet, Path]:
     """The validation set, its evidence checked, and the index of its corpus (read and synced once)."""
     eval_set = load_set(validation)
@@ -144,6 +181,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=1500, help="mined questions to train on (0: none)")
     parser.add_argument("--train", type=Path, action="append", default=[],
                         help="a set of analyst questions written for training (repeatable), e.g. evals/tuning_train_wh.jsonl")
+    parser.add_argument("--beir", type=Path, help="a BEIR dataset (e.g. ../shared/data/scifact) whose train "
+                        "split's nDCG@10 a chosen model must not lower (a check; never trained on)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--validation", type=Path, default=ROOT / "evals" / "tuning_validation.jsonl")
     parser.add_argument("--work", type=Path, default=ROOT / "artifacts" / "tune")
@@ -171,13 +210,15 @@ def main() -> None:
     if args.train:
         data["written"] = labelled_data(args.train, embedder, args.cache_dir)
     if len(data) == 2:  # whether mined questions help or hurt beside written ones is itself chosen on validation
-        data["mined+written"] = tuple(np.concatenate([data["mined"][i], data["written"][i]]) for i in (0, 1)) + (
-            data["mined"][2] + data["written"][2],)
+        data["mined+written"] = _joined(data["mined"], data["written"])
+    check = beir_check(args.beir, embedder, args.cache_dir) if args.beir else None
     mined_s = time.perf_counter() - started
     if args.only_data:
         return
     eval_set, index = validation_index(embedder, args.validation, args.cache_dir)
     baseline = validate(None, embedder, eval_set, index)
+    if check:
+        baseline["beir_train_ndcg@10"] = beir_ndcg(None, embedder, check)
     log(f"validation without a reranker: {baseline}")
     best = None
     for (name, (x, y, groups)), params in itertools.product(data.items(), GRID):
@@ -187,10 +228,17 @@ def main() -> None:
         path = args.work / f"candidate-{name}-{params['num_leaves']}-{params['n_estimators']}.txt"
         model.booster_.save_model(str(path))
         figures = validate(path, embedder, eval_set, index)
+        if check:
+            figures["beir_train_ndcg@10"] = beir_ndcg(path, embedder, check)
         log(f"{name}, {len(groups)} questions, {params}: trained in {time.perf_counter() - started:.1f} s; "
             f"validation {figures}")
+        if check and figures["beir_train_ndcg@10"] < baseline["beir_train_ndcg@10"]:
+            continue  # a model that ranks the BEIR queries worse than no model is not a default for any corpus
         if best is None or (figures["hit@3"], figures["mrr"]) > (best[1]["hit@3"], best[1]["mrr"]):
             best = (path, figures, params, name, len(groups))
+    if best is None:
+        log(f"every model lowers nDCG@10 on the {args.beir.name} train queries: nothing written")
+        return
     path, figures, params, name, questions = best
     if (figures["hit@3"], figures["mrr"]) <= (baseline["hit@3"], baseline["mrr"]):
         log("no model beats the hybrid ranking on the validation set: nothing written")
@@ -200,7 +248,10 @@ def main() -> None:
     args.out.with_suffix(".json").write_text(json.dumps({
         "features": list(FEATURES), "params": params, "trained_on": {"data": name, "questions": questions, "written": [p.name for p in args.train],
                                                    "mined_from": BRIEFINGS.name if args.questions else None},
-        "seed": args.seed,
+        "checked_on": f"{args.beir.name} train queries (nDCG@10 not lowered)" if check else None,
+        "seed": args.seed, "command": " ".join(["python -m evals.tune", *sys.argv[1:]]),
+        "licence": "holds no text, only trees over numeric features of the White House briefings (US federal "
+                   "government works, public domain) and the kremlin.ru and president.gov.ua texts (CC BY 4.0)",
         "mining_and_features_s": round(mined_s, 1), "validation_set": args.validation.name,
         "validation": figures, "validation_without_reranker": baseline,
     }, indent=1) + "\n")

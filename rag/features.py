@@ -24,7 +24,7 @@ from .storage import Hits, Store
 FEATURES = (
     "fused", "fused_gap", "fused_rank", "dense", "dense_gap", "dense_rank", "bm25", "bm25_rank",
     "sentence_best", "sentence_gap", "sentence_second", "coverage", "sentence_coverage", "title_coverage",
-    "doc_gap", "doc_candidates", "rank_in_doc", "dated", "speaker",
+    "doc_gap", "doc_candidates", "rank_in_doc", "dated", "speaker", "before_fused", "after_fused", "asks",
 )
 
 
@@ -76,6 +76,9 @@ def candidate_features(store: Store, question: str, query: np.ndarray, ids: np.n
     for ref, score in zip(refs, fused):
         doc_best.setdefault(ref.doc_id, float(score))
         doc_count[ref.doc_id] = doc_count.get(ref.doc_id, 0) + 1
+    # A reply follows the question it answers: the chunks either side of a candidate, when candidates too.
+    placed = {(ref.doc_id, ref.index): float(score) for ref, score in zip(refs, fused)}
+    top = float(fused[0]) or 1.0
     first = 0
     for i, (key, ref, score) in enumerate(zip(keys, refs, fused)):
         count = len(sentences[key])
@@ -94,5 +97,7 @@ def candidate_features(store: Store, question: str, query: np.ndarray, ids: np.n
             score - doc_best[ref.doc_id], doc_count[ref.doc_id] / n, rank_in_doc,
             float(any(lo.toordinal() <= published <= hi.toordinal() for lo, hi in windows)),
             float(bool(speaker) and any(s.speaker and names_speaker(speaker, s.speaker) for s in sentences[key])),
+            placed.get((ref.doc_id, ref.index - 1), 0.0) / top, placed.get((ref.doc_id, ref.index + 1), 0.0) / top,
+            sum(text.rstrip().endswith("?") for text in sentence_texts[first - count : first]) / max(count, 1),
         )
     return Candidates(ids, fused, rows, [dense_text(e, e.text)[0] for e in excerpts])

@@ -1,14 +1,16 @@
 """Rerankers: a stage that reorders the hybrid ranking's best candidates. One signature,
 ``rank(question, candidates) -> scores`` (higher is better), whatever the model behind it.
 
+* ``LearnedReranker``: a LightGBM LambdaMART model over `rag.features` (scores and matches, no text).
+  One ships, ``lambdamart`` (rag/weights/lambdamart.txt, `make reranker` retrains it): trained on 436
+  analyst questions written for training over the crisis sources, chosen on the validation questions
+  (its manifest beside it holds the figures). ``python -m evals.tune`` trains others.
 * ``CrossEncoderReranker``: a cross-encoder read with transformers from a folder or a Hugging Face id
   (``cross-encoder/ms-marco-MiniLM-L-6-v2``, ``BAAI/bge-reranker-base``) on a machine that can fetch one;
   it reads the question and each passage (with its title) together.
-* ``LearnedReranker``: a LightGBM model over `rag.features` (scores and matches, no text), as
-  ``python -m evals.tune`` trains one. None ships: on the validation questions no model trained on
-  questions mined from the briefings beat the hybrid ranking (the README's Relevance section).
 
-``RAG_RERANKER`` names one (``none`` by default); ``RAG_RERANK_DEPTH`` says how many candidates it reads.
+``RAG_RERANKER`` names one (``lambdamart`` by default; ``none`` for the plain hybrid ranking);
+``RAG_RERANK_DEPTH`` says how many candidates it reads.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .errors import RagError
 from .features import FEATURES, Candidates
 
 MAX_TOKENS = 256  # question and passage together, as cross-encoders for passages are trained
+SHIPPED = {"lambdamart": Path(__file__).resolve().parent / "weights" / "lambdamart.txt"}
 
 
 class Reranker(Protocol):
@@ -78,9 +81,12 @@ class CrossEncoderReranker:
 
 @lru_cache(maxsize=4)
 def load_reranker(name: str) -> Reranker | None:
-    """``none``; a LightGBM model file (``.txt``); or a cross-encoder's folder or Hugging Face id."""
+    """``none``; a shipped model's name (``lambdamart``); a LightGBM model file (``.txt``); or a
+    cross-encoder's folder or Hugging Face id."""
     if name == "none":
         return None
+    if name in SHIPPED:
+        return LearnedReranker(SHIPPED[name])
     if name.endswith(".txt"):
         return LearnedReranker(Path(name))
     return CrossEncoderReranker(name)

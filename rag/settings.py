@@ -51,9 +51,10 @@ class Settings(BaseSettings):
         0.5, ge=0, description="In the rerank mode, weight of the token-by-token score in fusion; "
                                "the hybrid score's is 1.")
     reranker: str = Field(
-        "none", description="Reorders the hybrid mode's best candidates: `none`, a cross-encoder's folder or "
-                            "Hugging Face id (e.g. cross-encoder/ms-marco-MiniLM-L-6-v2), or a LightGBM model "
-                            "file that `python -m evals.tune` wrote.")
+        "lambdamart", description="Reorders the hybrid mode's best candidates: `lambdamart` (the shipped learned "
+                                  "model), `none`, a cross-encoder's folder or Hugging Face id (e.g. "
+                                  "cross-encoder/ms-marco-MiniLM-L-6-v2), or a LightGBM model file that "
+                                  "`python -m evals.tune` wrote.")
     rerank_depth: int = Field(30, ge=2, description="How many fused candidates the reranker reorders.")
     abstain_below: float = Field(
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."

@@ -7,8 +7,9 @@ import lightgbm
 import numpy as np
 import pytest
 
-from rag import Engine, RagError
+from rag import Document, Engine, RagError, build_index
 from rag.features import FEATURES
+from rag.reranking import load_reranker
 
 QUESTION = "Why does Russia object to NATO expansion?"
 
@@ -79,3 +80,37 @@ def test_a_cross_encoder_named_by_path_scores_the_question_with_each_passage(tmp
 def test_a_reranker_that_cannot_be_loaded_is_a_clear_error(seed_index, settings, embedder):
     with pytest.raises(RagError, match="reranker '/nowhere/model': cannot be loaded as a cross-encoder"):
         Engine.open(seed_index, settings=settings.model_copy(update={"reranker": "/nowhere/model"}), embedder=embedder)
+
+
+def test_the_shipped_model_is_the_default_and_answers_in_its_order(seed_index, settings, embedder):
+    assert settings.reranker == "lambdamart"
+    engine = Engine.open(seed_index, settings=settings, embedder=embedder)
+    candidates = engine.candidates(QUESTION)
+    order = np.argsort(-load_reranker("lambdamart").rank(QUESTION, candidates), kind="stable")[:3]
+    assert list(order) != [0, 1, 2]  # it reorders the fused ranking's best on this question
+    expected = [f"{c.doc_id}:{c.index}" for c in engine.store.chunks([int(candidates.ids[i]) for i in order])]
+    assert [p.chunk_id for p in engine.ask(QUESTION, top_k=3).passages] == expected
+
+
+def test_a_candidate_knows_whether_the_chunks_either_side_of_it_are_candidates(seed_index, settings, embedder):
+    # A reply follows the question it answers: the features say how the chunks around a passage ranked.
+    engine = Engine.open(seed_index, settings=settings, embedder=embedder)
+    candidates = engine.candidates(QUESTION)
+    refs = engine.store.chunks([int(i) for i in candidates.ids])
+    fused = {(r.doc_id, r.index): float(s) / float(candidates.scores[0]) for r, s in zip(refs, candidates.scores)}
+    before = candidates.features[:, FEATURES.index("before_fused")]
+    after = candidates.features[:, FEATURES.index("after_fused")]
+    assert list(before) == pytest.approx([fused.get((r.doc_id, r.index - 1), 0.0) for r in refs])
+    assert list(after) == pytest.approx([fused.get((r.doc_id, r.index + 1), 0.0) for r in refs])
+    assert (before > 0).any() and (before == 0).any()  # the seed article's chunks neighbour each other in the list
+
+
+
+def test_a_candidate_knows_how_much_of_it_is_questions(tmp_path, settings, embedder, chunker):
+    text = "Q: Will the sanctions hit gas? And when? MS. PSAKI: They will. We said so last week. Q: Thanks."
+    build_index(tmp_path, [Document(text=text, title="Briefing")], embedder, chunker)
+    engine = Engine.open(tmp_path, settings=settings, embedder=embedder)
+    candidates = engine.candidates("Will the sanctions hit gas?")
+    [sentences] = engine.store.sentences([int(candidates.ids[0])]).values()
+    asked = sum(text[s.start:s.end].rstrip().endswith("?") for s in sentences) / len(sentences)
+    assert 0 < asked < 1 and candidates.features[0, FEATURES.index("asks")] == pytest.approx(asked)
