@@ -65,8 +65,9 @@ def candidate_features(store: Store, question: str, query: np.ndarray, ids: np.n
     chunk_cover = [coverage(next(tokens)) for _ in texts]
     title_cover = [coverage(next(tokens)) for _ in excerpts]
     rows = np.zeros((n, len(FEATURES)), dtype=np.float32)
-    dense_rank = {int(i): r for r, i in enumerate(dense.ids)}
-    bm25_rank = {int(i): r for r, i in enumerate(lexical.ids)}
+    dense_rank = _ranks(dense.ids, dense.scores)
+    bm25_rank = _ranks(lexical.ids, lexical.scores)
+    fused_rank = _ranks(ids, fused)
     bm25_score = {int(i): float(s) for i, s in zip(lexical.ids, lexical.scores)}
     best_bm25 = float(lexical.scores[0]) if len(lexical.scores) else 1.0
     depth = max(len(dense.ids), len(lexical.ids), n, 1)
@@ -89,7 +90,7 @@ def candidate_features(store: Store, question: str, query: np.ndarray, ids: np.n
         doc_seen[ref.doc_id] = rank_in_doc + 1
         published = dt.date.fromisoformat(ref.published).toordinal() if ref.published else -1
         rows[i] = (
-            score, score - fused[0], i / depth,
+            score, score - fused[0], fused_rank[key] / depth,
             cosine[i], cosine[i] - cosine.max(), dense_rank.get(key, depth) / depth,
             bm25_score.get(key, 0.0) / best_bm25 if best_bm25 else 0.0, bm25_rank.get(key, depth) / depth,
             own[0], own[0] - (sentence_cosine.max() if len(sentence_cosine) else 0.0), own[1] if len(own) > 1 else own[0],
@@ -101,3 +102,11 @@ def candidate_features(store: Store, question: str, query: np.ndarray, ids: np.n
             sum(text.rstrip().endswith("?") for text in sentence_texts[first - count : first]) / max(count, 1),
         )
     return Candidates(ids, fused, rows, [dense_text(e, e.text)[0] for e in excerpts])
+
+
+def _ranks(ids: np.ndarray, scores: np.ndarray) -> dict[int, int]:
+    """Each id's rank as the number of strictly higher scores: tied passages share a rank, so the features
+    do not depend on how a store happened to order ties (one store and its shards order them differently)."""
+    ordered = -np.sort(-np.asarray(scores, dtype=np.float64))
+    higher = np.searchsorted(-ordered, -np.asarray(scores, dtype=np.float64), side="left")
+    return {int(i): int(r) for i, r in zip(ids, higher)}
