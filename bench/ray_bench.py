@@ -43,7 +43,7 @@ from rag.storage import Scope
 
 from . import corpus
 from .__main__ import embed_inputs
-from .stats import Timings, time_each
+from .stats import Timings, rss_mb, time_each
 
 SHARDS = 2
 CANDIDATES = 100  # hits a dense search takes, as the service's default settings
@@ -153,10 +153,7 @@ def serving(address: str, index: Path, embedder: Embedder, questions: list[str],
 
 def _rss_mb(_actor) -> float:
     """The resident memory of the process this runs in (a shard actor's), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+    return rss_mb()
 
 
 def main() -> None:

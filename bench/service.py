@@ -15,12 +15,13 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 from urllib.parse import urlsplit
 
 
-from .stats import Timings
+from .stats import Timings, rss_mb
 
 READY_TIMEOUT_S = 300  # a 1M index takes a while to checksum and load
 
@@ -31,11 +32,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Running:
+    """A bench server that has answered once."""
+
+    url: str
+    first_answer_s: float  # from process start to its first answer
+    pid: int
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.pid)
+
+
 @contextmanager
-def server(index: Path, backend: str, api_key: str = "", reranker: str = "none") -> Iterator[tuple[str, float]]:
-    """A running server over ``index``: (base URL, seconds from process start to its first answer). With
-    ``api_key``, that key may add and delete documents. ``reranker`` is its RAG_RERANKER: ``none`` by
-    default, so the hybrid figures stay the retrieval alone, comparable across versions."""
+def server(index: Path, backend: str, api_key: str = "", reranker: str = "none") -> Iterator[Running]:
+    """A running server over ``index``. With ``api_key``, that key may add and delete documents.
+    ``reranker`` is its RAG_RERANKER: ``none`` by default, so the hybrid figures stay the retrieval alone,
+    comparable across versions."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
@@ -53,7 +66,7 @@ def server(index: Path, backend: str, api_key: str = "", reranker: str = "none")
         first = _Client(url)
         first.ask("When did the invasion of Ukraine begin?")
         first.close()
-        yield url, time.perf_counter() - started
+        yield Running(url, time.perf_counter() - started, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)

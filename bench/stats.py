@@ -1,10 +1,11 @@
-"""Latency samples and their percentiles."""
+"""Latency samples and their percentiles; a process's resident memory."""
 
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -41,3 +42,11 @@ def time_each(call: Callable[[object], object], items: list, rounds: int = 1) ->
             with timings.measure():
                 call(item)
     return timings
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """The resident memory of process ``pid`` (this one by default), in MB, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")

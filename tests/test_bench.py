@@ -6,12 +6,13 @@ that what it reads of an index (vectors, texts, segments) matches what was writt
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench import corpus, haystack_venv
+from bench import corpus, haystack_venv, stats
 from rag.chunking import ChunkerConfig, chunk_document
 from rag.segment import dense_text
 from rag.settings import Settings
@@ -66,3 +67,9 @@ def test_a_synthetic_index_is_read_back_and_reused(shipped, tmp_path, shards):
     assert corpus.synthetic_generation(folder, 300, pool, chunker, shipped, shards=shards) == folder
     assert marker.exists()  # not written again
     assert (folder / "shards.json").exists() == bool(shards)
+
+
+def test_resident_memory_is_read_for_this_process_and_by_pid():
+    here = stats.rss_mb()
+    assert 10 < here < 100_000
+    assert abs(stats.rss_mb(os.getpid()) - here) < 50  # the same process, read a moment later
