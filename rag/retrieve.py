@@ -25,6 +25,7 @@ from .index import BuildReport, IndexConfig, LocalIndex, open_index
 from .features import Candidates, candidate_features
 from .lexical import idf_weights, tokenize, unknown
 from .names import names
+from .adapter import load_adapter
 from .answers import expected_answer, only_attribution
 from .sides import asks_each_side
 from .speakers import asked_speaker, names_speaker
@@ -78,6 +79,7 @@ class Engine:
         self._merger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-merge")
         self.index = index or open_index(self.index_dir, self.config, settings.index_kind, settings.embed_batch_size)
         self.reranker = load_reranker(settings.reranker)
+        self.adapter = load_adapter(settings.query_adapter, embedder.name, embedder.dimension)
         self._failed: str | None = None  # a current state that could not be opened, not tried again
         self._problem: str | None = None
         self._open()
@@ -235,8 +237,8 @@ class Engine:
             note = (f"The sources end on {stats.date_range[1].isoformat()}; they cannot report what happened "
                     f"in {beyond:%B %Y}.")
         elif stats.chunks and (scope.everything or _in_scope(store, scope, filters)):
-            query = self._embed_question(question)
-            asked = _Asked(store, question, query)
+            own, query = self._question_vectors(question)
+            asked = _Asked(store, question, query, own)
             if group_by == "source":
                 passages, groups, not_addressed = self._by_source(store, asked, mode, scope, per_group)
             else:
@@ -285,7 +287,7 @@ class Engine:
             labels = [c.doc_id if by_document else c.source for c in store.chunks(rows)]
             order = _diversify(labels, penalty, top_k)
             rows, scores, vectors = rows[order], scores[order], vectors[order]
-        return rows, scores, vectors @ asked.query, best
+        return rows, scores, vectors @ asked.own, best
 
     def _by_source(self, store: Store, asked: "_Asked", mode, scope: Scope, per_group):
         # One ranking over every source, split by source: a source that has no candidate in it gets its
@@ -326,11 +328,19 @@ class Engine:
             passages.extend(group)
         return passages, groups, not_addressed
 
-    def _embed_question(self, question: str) -> np.ndarray:
-        """The question's vector; with a name the sources spell differently, the mean over its spellings."""
+    def embed_question(self, question: str) -> np.ndarray:
+        """The vector the question is searched with (see ``_question_vectors``)."""
+        return self._question_vectors(question)[1]
+
+    def _question_vectors(self, question: str) -> tuple[np.ndarray, np.ndarray]:
+        """The question's own vector (with a name the sources spell differently, the mean over its spellings)
+        and the one it is searched with: the own vector moved by the query adapter, where there is one.
+        Rankings read the second; every cosine threshold (abstention, a source not addressing the question)
+        reads the first, the model's own similarity, on which they were set."""
         vectors = self.embedder.encode(spellings(question))
         mean = vectors.mean(axis=0)
-        return mean / np.linalg.norm(mean)
+        own = mean / np.linalg.norm(mean)
+        return own, own if self.adapter is None else self.adapter.apply(own)
 
     def _rank(self, store: Store, question, query, mode, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
         if mode not in FUSED:
@@ -366,7 +376,7 @@ class Engine:
         """The hybrid ranking's best ``RAG_RERANK_DEPTH`` candidates with the reranker's features, before it
         reorders them: what `python -m evals.tune` trains on, exactly as a question sees it."""
         store = self._store
-        query = self._embed_question(question)
+        query = self.embed_question(question)
         rows, scores, context = self._fused(store, question, query, "hybrid", Scope.of(filters))
         return self._candidates(store, question, query, rows, scores, *context)
 
@@ -483,8 +493,9 @@ class _Asked:
     """One question as the answering stages see it: its text and vector, the passages read for it, and
     how each passage's answering sentence is picked."""
 
-    def __init__(self, store: Store, question: str, query: np.ndarray) -> None:
+    def __init__(self, store: Store, question: str, query: np.ndarray, own: np.ndarray) -> None:
         self.store, self.question, self.query = store, question, query
+        self.own = own  # the question's vector before the query adapter: what cosine thresholds read
         terms = set(tokenize([question])[0])
         self.terms = idf_weights(terms, store.term_stats(sorted(terms)))
         self.expected = expected_answer(question)

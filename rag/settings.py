@@ -56,6 +56,10 @@ class Settings(BaseSettings):
                                   "cross-encoder/ms-marco-MiniLM-L-6-v2), or a LightGBM model file that "
                                   "`python -m evals.tune` wrote.")
     rerank_depth: int = Field(30, ge=2, description="How many fused candidates the reranker reorders.")
+    query_adapter: str = Field(
+        "default", description="A learned linear map on the question's vector (rag/adapter.py): `default` (the "
+                               "shipped one, for the bundled model only), `none`, or a .npy file that "
+                               "`python -m evals.tune --adapter` wrote.")
     abstain_below: float = Field(
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
     )
