@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .embedding import INT8_SUFFIX
 from .errors import RagError
 
 SHIPPED = Path(__file__).resolve().parent / "weights" / "query_adapter.npy"
@@ -60,7 +61,7 @@ def load_adapter(name: str, model: str, dimension: int) -> QueryAdapter | None:
     if name == "none":
         return None
     adapter = read_adapter(SHIPPED if name == "default" else Path(name))
-    if adapter.model != model:
+    if adapter.model != model.removesuffix(INT8_SUFFIX):  # int8 weights approximate the same vectors
         if name == "default":
             return None
         raise RagError(f"{name}: a query adapter for {adapter.model}, not for {model}; retrain it with "

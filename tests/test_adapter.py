@@ -9,6 +9,7 @@ import pytest
 from evals import query_adapter
 from rag import Engine, RagError
 from rag.adapter import SHIPPED, QueryAdapter, load_adapter, read_adapter
+from rag.embedding import INT8_SUFFIX
 
 QUESTION = "Why does Russia object to NATO expansion?"
 
@@ -24,6 +25,7 @@ def test_the_shipped_adapter_moves_the_question_of_the_bundled_model_only(seed_i
     assert abs(np.linalg.norm(after) - 1) < 1e-5 and 0.8 < float(before @ after) < 0.9999
     # Another embedder's vectors live in another space: the default is then no adapter, not an error.
     assert load_adapter("default", "some-other-model", embedder.dimension) is None
+    assert np.array_equal(load_adapter("default", embedder.name + INT8_SUFFIX, embedder.dimension).matrix, shipped.matrix)
 
 
 def test_a_named_adapter_for_another_model_or_shape_is_a_clear_error(tmp_path, embedder):
