@@ -31,7 +31,7 @@ import numpy as np
 
 from rag.chunking import ChunkerConfig, chunk_spans
 from rag.documents import Document, read_paths
-from rag.embedding import MODEL_NAME
+from rag.embedding import MODEL_NAME, normalise
 from rag.errors import CorruptIndex, IndexMismatch, IndexNotFound
 from rag.index import CURRENT, FORMAT_VERSION, IndexConfig, build_index, open_index, read_manifest
 from rag.segment import dense_text
@@ -133,7 +133,7 @@ class StandInEmbedder:
     def vectors(self, count: int) -> np.ndarray:
         pick = self._rng.integers(0, len(self.pool), (2, count))
         noise = self._rng.standard_normal((count, self.dimension), dtype=np.float32) * (0.5 / np.sqrt(self.dimension))
-        return _normalise(self.pool[pick[0]] + 0.6 * self.pool[pick[1]] + noise)
+        return normalise(self.pool[pick[0]] + 0.6 * self.pool[pick[1]] + noise)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         return self.vectors(len(texts))
@@ -143,12 +143,8 @@ class StandInEmbedder:
         sentences = []
         for passage, text_spans in zip(passages, spans):
             noise = self._rng.standard_normal((len(text_spans), self.dimension), dtype=np.float32) * 0.03
-            sentences.append(_normalise(passage + noise))
+            sentences.append(normalise(passage + noise))
         return passages, sentences
-
-
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
 def synthetic_documents(chunks: int, chunker: ChunkerConfig, data: Data, seed: int = 0) -> list[Document]:

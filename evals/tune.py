@@ -145,7 +145,7 @@ def beir_ndcg(model: Path | None, embedder: Embedder, settings: Settings, check:
 
     # A ranking is scored to its depth: nothing is declined (as evals.beir runs it).
     settings = settings.model_copy(update={"reranker": str(model) if model else "none",
-                                                 "abstain_below": -1.0, "unknown_name_abstain": -1.0})
+                                           "abstain_below": -1.0, "unknown_name_abstain": -1.0})
     engine = Engine.open(check.index, settings=settings, embedder=embedder)
     runs = {}
     for query, text in check.data.queries.items():

@@ -2,10 +2,11 @@
 
 The bundled model was trained on web questions; analysts ask about briefings and statements in another
 voice. The adapter moves the question's vector, not the passages', so an index built without it stays valid
-and nothing is embedded again: it changes the dense ranking, the sentence chosen and the abstention
-cosine, all read against the question's vector. One ships, ``default`` (rag/weights/query_adapter.npy, with
-its manifest): trained on the analyst questions written for training (`make reranker` retrains it with the
-reranker, whose features read the adapted vector), for the bundled model only. ``RAG_QUERY_ADAPTER`` names
+and nothing is embedded again: it changes the rankings and the sentence chosen; cosine thresholds
+(abstention) still read the unmoved vector they were set on. One ships, ``default``
+(rag/weights/query_adapter.npy, with its manifest): trained on the analyst questions written for training
+(`make reranker` retrains it, then the reranker, which learns from the plain ranking's candidates and is
+chosen with the adapter in front), for the bundled model only. ``RAG_QUERY_ADAPTER`` names
 it, ``none``, or a ``.npy`` file that `python -m evals.tune` wrote; the default applies only where the
 embedder is the model it was trained for, as another model's vectors live in another space.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import INT8_SUFFIX
+from .embedding import INT8_SUFFIX, normalise
 from .errors import RagError
 
 SHIPPED = Path(__file__).resolve().parent / "weights" / "query_adapter.npy"
@@ -32,9 +33,7 @@ class QueryAdapter:
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
         """Each row of ``vectors`` (question vectors) moved and normalised again."""
-        moved = vectors + vectors @ self.matrix.T
-        norms = np.linalg.norm(moved, axis=-1, keepdims=True)
-        return np.divide(moved, norms, out=np.zeros_like(moved), where=norms > 0).astype(np.float32)
+        return normalise(vectors + vectors @ self.matrix.T)
 
     def save(self, path: Path, manifest: dict) -> None:
         """The matrix as ``path`` (.npy) and ``manifest`` (what it was trained on, how it was chosen) beside it."""

@@ -149,7 +149,7 @@ class Embedder:
         for batch, encodings, tokens, _ in self._forward_batches(texts, batch_size):
             for i, encoding, token_vectors in zip(batch, encodings, tokens):
                 real = [j for j, (start, end) in enumerate(encoding.offsets) if end > start]
-                found[i] = (_normalise(token_vectors[real]), [encoding.tokens[j] for j in real])
+                found[i] = (normalise(token_vectors[real]), [encoding.tokens[j] for j in real])
         return found
 
     def _run(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None, batch_size: int,
@@ -165,7 +165,7 @@ class Embedder:
                     for i, encoding, token_vectors in zip(batch, encodings, tokens):
                         per_text[i] = _pool_spans(token_vectors, encoding.offsets, spans[i])
                 bar.update(len(batch))
-        return _normalise(passages), per_text
+        return normalise(passages), per_text
 
     def _forward_batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[list[int], list, np.ndarray, np.ndarray]]:
         """(text positions, their encodings, token embeddings, attention mask) a batch at a time."""
@@ -193,11 +193,12 @@ def _pool_spans(tokens: np.ndarray, offsets: list[tuple[int, int]], spans: Seque
     real = ends > starts  # special and padding tokens have empty offsets
     lo, hi = np.array(spans).reshape(-1, 2).T
     inside = real & (starts >= lo[:, None]) & (ends <= hi[:, None])  # (spans, tokens)
-    return _normalise(_mean(tokens, inside.astype(np.float32)))
+    return normalise(_mean(tokens, inside.astype(np.float32)))
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Each vector (the last axis) at unit length, float32; a zero vector stays zero."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0).astype(np.float32, copy=False)
 
 
