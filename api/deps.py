@@ -18,6 +18,7 @@ from limits.storage import storage_from_string
 
 from rag import Engine, RagError
 from rag.embedding import Embedder
+from rag.index import embedder_for
 
 from .settings import ApiSettings
 
@@ -44,7 +45,7 @@ class EngineSlot:
         with self._lock:
             try:
                 if self.embedder is None:
-                    self.embedder = Embedder(self.settings.model_path, backend=self.settings.embed_backend)
+                    self.embedder = embedder_for(self.settings.index_dir, self.settings)
                 if self.engine is None:
                     self.engine = Engine.open(self.settings.index_dir, settings=self.settings, embedder=self.embedder)
                 elif self.engine.reload():

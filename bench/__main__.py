@@ -28,7 +28,7 @@ import numpy as np
 
 from rag.chunking import ChunkerConfig, chunk_document
 from rag.documents import Document
-from rag.embedding import BACKENDS, MODEL_NAME, Embedder, bundled_model_path
+from rag.embedding import BACKENDS, MODEL_NAME, Embedder, bundled_model_path, passage_backend
 from rag.index import build_index
 from rag.lexical import tokenize
 from rag.segment import dense_text
@@ -93,8 +93,9 @@ def embed_only(embedder: Embedder, texts: list[str], spans: list[list[tuple[int,
 
 
 def ingestion(work: Path, documents: int, backend: str, data: corpus.Data) -> tuple[dict, Path, list[str]]:
-    """The real subset through ``build_index``, and the same chunks through the embedder alone (both cores)."""
-    embedder = Embedder(backend=backend)
+    """The real subset through ``build_index``, and the same chunks through the embedder alone (both cores),
+    passages embedded as `rag index` embeds them with ``backend`` for questions (rag.embedding.passage_backend)."""
+    embedder = Embedder(backend=backend, passages=passage_backend(get_settings().model_copy(update={"embed_backend": backend})))
     chunker = _chunker()
     docs = data.real_subset(documents)
     shutil.rmtree(work / "real", ignore_errors=True)  # else unchanged chunks are reused, not embedded
@@ -105,6 +106,7 @@ def ingestion(work: Path, documents: int, backend: str, data: corpus.Data) -> tu
     embed_rate = len(texts) / embed_only(embedder, texts, spans)
     ingest = report.chunks / report.seconds
     return {"ingest_set": f"first {len(docs)} documents of {data.real_name} ({report.chunks} chunks)",
+            "ingest_passage_backend": embedder.passage_backend,
             "ingest_chunks_per_s": round(ingest, 2), "embed_only_chunks_per_s": round(embed_rate, 2),
             "ingest_efficiency": round(ingest / embed_rate, 3)}, work / "real", texts
 

@@ -96,7 +96,7 @@ def run_beir(folder: Path, split: str, cache_dir: Path, modes: Sequence[str] = M
     folder = Path(folder)
     settings = get_settings()
     data = load_beir(folder, split)
-    embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
+    embedder = embedder or Embedder.configured(settings)
     index_dir = cached_index([folder], data.documents, cache_dir, embedder, f"beir-{folder.name}", settings)
     # A ranking is scored to its depth: nothing is declined.
     never_decline = settings.model_copy(update={"abstain_below": -1.0, "unknown_name_abstain": -1.0})

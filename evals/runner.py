@@ -114,7 +114,7 @@ def run_set(eval_set: EvalSet, cache_dir: Path, modes: Sequence[str] = MODES,
     settings = get_settings()
     documents = read_paths(eval_set.corpus_paths(), settings.source_by_host)
     check_evidence(eval_set, documents)
-    embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
+    embedder = embedder or Embedder.configured(settings)
     index_dir = cached_index(eval_set.corpus_paths(), documents, cache_dir, embedder, "corpus", settings)
     engine = Engine.open(index_dir, embedder=embedder)
     source_count = len(engine.store.stats().sources)

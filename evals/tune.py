@@ -38,13 +38,14 @@ import numpy as np
 
 from rag import Engine, build_index, read_paths
 from rag.adapter import QueryAdapter
-from rag.embedding import Embedder
+from rag.embedding import INT8_SUFFIX, Embedder
 from rag.features import FEATURES
+from rag.sentence_picker import RULE, SentencePicker
 from rag.mining import mine_pairs, without_questions
 from rag.retrieve import index_config
 from rag.settings import Settings, get_settings
 
-from . import query_adapter
+from . import query_adapter, sentence_picker
 from .beir import BeirData, load_beir
 from .metrics import span_pattern
 from .runner import cached_index, judge, score_mode
@@ -193,13 +194,44 @@ def train_adapter(args: argparse.Namespace, embedder: Embedder) -> str:
     log(f"query adapter: {len(training)} questions, cross-validated MRR by penalty {figures}; chose {penalty} "
         f"({time.perf_counter() - started:.0f} s)")
     args.adapter_out.parent.mkdir(parents=True, exist_ok=True)
-    QueryAdapter(matrix, embedder.name).save(args.adapter_out, {
+    # The adapter belongs to the model, whichever backend (fp32 or int8) embeds questions and passages.
+    QueryAdapter(matrix, embedder.name.removesuffix(INT8_SUFFIX)).save(args.adapter_out, {
         "trained_on": [p.name for p in args.train], "questions": len(training), "penalty": penalty,
         "cross_validated_mrr": figures, "steps": query_adapter.STEPS, "seed": args.seed,
         "command": " ".join(["python -m evals.tune", *sys.argv[1:]]),
         "licence": "holds no text, only a matrix over the bundled model's vectors of the White House briefings "
                    "(public domain) and the kremlin.ru and president.gov.ua texts (CC BY 4.0)"})
     return str(args.adapter_out)
+
+
+def train_sentence_picker(args: argparse.Namespace, embedder: Embedder, settings: Settings) -> None:
+    """Sentence picker weights (evals.sentence_picker) from the ``--sentence-train`` sets (default: the ``--train``
+    ones), written to ``--sentences-out``
+    when they pick more evidence sentences on the validation set than the hand rule does."""
+    started = time.perf_counter()
+    sets = args.sentence_train or args.train
+    data = sentence_picker.examples([validation_index(embedder, path, args.cache_dir) for path in sets],
+                                    embedder, settings)
+    penalty, figures = sentence_picker.choose(data, args.seed)
+    picker = sentence_picker.fit(data, penalty)
+    eval_set, index = validation_index(embedder, args.validation, args.cache_dir)
+    held = sentence_picker.examples([(eval_set, index)], embedder, settings)
+    rule, learned = sentence_picker.accuracy(held, SentencePicker.of(RULE)), sentence_picker.accuracy(held, picker)
+    log(f"sentence picker: {len(data)} passages, cross-validated accuracy by penalty {figures}; chose {penalty}; "
+        f"validation ({len(held)} passages) rule {rule:.3f}, learned {learned:.3f} "
+        f"({time.perf_counter() - started:.0f} s)")
+    if learned <= rule:
+        log("the learned sentence picker does not beat the hand rule on the validation set: nothing written")
+        return
+    args.sentences_out.parent.mkdir(parents=True, exist_ok=True)
+    args.sentences_out.write_text(json.dumps({
+        "weights": picker.as_dict(), "model": embedder.name, "trained_on": [p.name for p in sets],
+        "passages": len(data), "penalty": penalty, "cross_validated_accuracy": figures,
+        "validation_accuracy": {"rule": rule, "learned": learned, "passages": len(held)},
+        "command": " ".join(["python -m evals.tune", *sys.argv[1:]]),
+        "licence": "holds no text, only weights over numeric features of sentences of the White House briefings "
+                   "(public domain) and the kremlin.ru and president.gov.ua texts (CC BY 4.0)"}, indent=1) + "\n")
+    log(f"wrote {args.sentences_out}")
 
 
 def main() -> None:
@@ -223,13 +255,19 @@ def main() -> None:
                         help="the query adapter the reranker is trained and validated with: `train` (a new one, "
                         "from the --train sets, written to --adapter-out first), `none`, `default` or a .npy file")
     parser.add_argument("--adapter-out", type=Path, default=ROOT / "artifacts" / "reranker" / "query_adapter.npy")
+    parser.add_argument("--sentences", action="store_true",
+                        help="also learn the sentence picker's weights (rag/sentence_picker.py) from the --train sets, "
+                        "with the adapter and reranker as served, and write them to --sentences-out")
+    parser.add_argument("--sentence-train", type=Path, action="append", default=[],
+                        help="a set the sentence picker learns from, in place of the --train sets (repeatable)")
+    parser.add_argument("--sentences-out", type=Path, default=ROOT / "artifacts" / "reranker" / "sentence_picker.json")
     args = parser.parse_args()
     if not BRIEFINGS.exists():
         sys.exit(f"{BRIEFINGS}: not found; tuning needs the team data beside the repository")
     if not args.questions and not args.train:
         sys.exit("nothing to train on: give --questions N (mined) or --train SET (written for training)")
     args.work.mkdir(parents=True, exist_ok=True)
-    embedder = Embedder(backend=get_settings().embed_backend)
+    embedder = Embedder.configured(get_settings())
     started = time.perf_counter()
     adapter = train_adapter(args, embedder) if args.adapter == "train" else args.adapter
     settings = get_settings().model_copy(update={"query_adapter": adapter})  # what will be served
@@ -292,6 +330,8 @@ def main() -> None:
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(path.read_text())
+    if args.sentences:  # after the reranker: it picks sentences in the passages the served ranking shows
+        train_sentence_picker(args, embedder, settings.model_copy(update={"reranker": str(args.out)}))
     args.out.with_suffix(".json").write_text(json.dumps({
         "features": list(FEATURES), "params": params, "trained_on": {"data": name, "questions": questions, "written": [p.name for p in args.train],
                                                    "mined_from": BRIEFINGS.name if args.questions else None},

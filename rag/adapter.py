@@ -60,7 +60,7 @@ def load_adapter(name: str, model: str, dimension: int) -> QueryAdapter | None:
     if name == "none":
         return None
     adapter = read_adapter(SHIPPED if name == "default" else Path(name))
-    if adapter.model != model.removesuffix(INT8_SUFFIX):  # int8 weights approximate the same vectors
+    if adapter.model.removesuffix(INT8_SUFFIX) != model.removesuffix(INT8_SUFFIX):  # int8 approximates fp32
         if name == "default":
             return None
         raise RagError(f"{name}: a query adapter for {adapter.model}, not for {model}; retrain it with "

@@ -87,7 +87,7 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
     """
     from .documents import read_paths
     from .embedding import Embedder
-    from .index import open_index, origin_of
+    from .index import embedder_for, open_index, origin_of
     from .retrieve import index_config
     from .sharded import ShardedIndex
 
@@ -106,7 +106,7 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     # Locally, both cores into the model: it is where indexing spends 97% of its time.
-    embedder = ray_embedder or Embedder(settings.model_path, backend=settings.embed_backend)
+    embedder = ray_embedder or (Embedder.configured(settings) if rebuild else embedder_for(index_dir, settings))
     try:
         batch_size = ray_embedder.index_batch_size if ray_embedder else settings.embed_batch_size
         index = open_index(index_dir, index_config(settings, embedder), settings.index_kind, batch_size)
@@ -133,10 +133,11 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
 def _ray_embedder(address: str, workers: int | None, settings):
     try:
         from .ray_cluster import RayEmbedder, connect
+        from .embedding import passage_backend
     except ImportError:
         raise click.UsageError('--ray needs Ray: pip install -e ".[ray]"') from None
     connect(address)
-    return RayEmbedder(settings.model_path, settings.embed_backend, workers, batch_size=settings.embed_batch_size)
+    return RayEmbedder(settings.model_path, passage_backend(settings), workers, batch_size=settings.embed_batch_size)
 
 
 @main.command("ask")

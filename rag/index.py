@@ -41,18 +41,21 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .chunking import ChunkerConfig
 from .docstore import API_ORIGIN, FILE, DocumentStore, digest
 from .documents import Document
-from .embedding import Embedder
+from .embedding import INT8_SUFFIX, Embedder, passage_backend
 from .errors import CorruptIndex, DiskFull, IndexMismatch, IndexNotFound, WriteFailed
 from .local_store import LocalStore
 from .segment import META, LiveSegment, Segment, fsync_dir, merge_segments, sha256, write_durably, write_segment
 from .storage import SourceCount
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 FORMAT_VERSION = 7  # bump when what is stored changes meaning (BM25 tokens, tables, layout)
 CURRENT = "CURRENT"
@@ -593,6 +596,31 @@ def open_index(index_dir: Path, config: IndexConfig, index_kind: str = "auto", b
     if (Path(index_dir) / SHARDS_FILE).exists():
         return ShardedIndex(Path(index_dir), config, index_kind, batch_size)
     return LocalIndex(Path(index_dir), config, index_kind, batch_size)
+
+
+def recorded_model(index_dir: Path) -> str | None:
+    """The name of the model whose vectors the index at ``index_dir`` holds, or None where none is readable."""
+    from .sharded import SHARDS_FILE
+
+    index_dir = Path(index_dir)
+    for folder in sorted(index_dir.glob("shard-*")) if (index_dir / SHARDS_FILE).exists() else [index_dir]:
+        try:
+            return read_manifest(folder / os.readlink(folder / CURRENT))["model"]
+        except (OSError, CorruptIndex, KeyError):
+            continue
+    return None
+
+
+def embedder_for(index_dir: Path, settings: "Settings") -> Embedder:
+    """The configured embedder, its passages embedded as the index at ``index_dir`` already holds them (fp32
+    or int8 of the same model): an index keeps its vectors until `rag index --rebuild`, so a change of
+    ``RAG_INDEX_BACKEND`` (or of its default) never makes an archive unreadable or re-embeds it unasked."""
+    passages = passage_backend(settings)
+    held = recorded_model(index_dir)
+    if held is not None and held.endswith(INT8_SUFFIX) != (passages == "onnx-int8"):
+        fp32 = "onnx" if settings.embed_backend == "onnx-int8" else settings.embed_backend
+        passages = "onnx-int8" if held.endswith(INT8_SUFFIX) else fp32
+    return Embedder(settings.model_path, backend=settings.embed_backend, passages=passages)
 
 
 def build_index(

@@ -30,7 +30,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from .documents import Document
 from .embedding import Embedder
 from .errors import IndexNotFound, RagError, ShardUnavailable
-from .index import IndexConfig, LocalIndex
+from .index import IndexConfig, LocalIndex, embedder_for
 from .local_store import LocalStore
 from .retrieve import Engine, index_config
 from .settings import Settings
@@ -75,6 +75,7 @@ class EmbedWorker:
 
 class RayEmbedder:
     """What the write path asks of an `Embedder` (name, dimension, encode_with_sentences), with the model
+    (``backend``: the passage backend, rag.embedding.passage_backend)
     run by ``workers`` EmbedWorker actors (default: one per CPU of the cluster) spread over its nodes, each
     embedding ``batch_size`` texts at a time.
 
@@ -99,7 +100,7 @@ class RayEmbedder:
                               batch_size: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
         # In this embedder's batches, not the index's (see index_batch_size), longest first as Embedder pads
         # least; each goes to the next idle worker. A text's vectors do not depend on its batch: measured,
-        # the same bits with onnx, within 2e-7 with torch.
+        # the same bits with onnx, within 2e-7 with torch (onnx-int8 embeds a text at a time for this).
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = [order[lo : lo + self.batch_size] for lo in range(0, len(order), self.batch_size)]
         results = self._pool.map(
@@ -294,7 +295,7 @@ def serving_engine(address: str, settings: Settings, index_dir: Path | None = No
     index_dir = Path(index_dir or settings.index_dir)
     if not (index_dir / SHARDS_FILE).exists():
         raise RagError(f"{index_dir} is not sharded: serve on Ray an index built with `rag index --shards N`")
-    embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
+    embedder = embedder or embedder_for(index_dir, settings)
     index = RayShardedIndex(index_dir, index_config(settings, embedder), settings.index_kind, settings.embed_batch_size)
     if shards is not None and shards != len(index.parts):
         index.close()

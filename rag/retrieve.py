@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .embedding import Embedder
 from .dates import after_the_sources, date_windows
 from .errors import BadQuery, CorruptIndex, IndexNotFound
 from .fusion import normalised, score_fusion
-from .index import BuildReport, IndexConfig, LocalIndex, open_index
+from .index import BuildReport, IndexConfig, LocalIndex, embedder_for, open_index
 from .features import Candidates, candidate_features
 from .lexical import idf_weights, tokenize, unknown
 from .names import names
@@ -34,6 +35,7 @@ from .reranking import load_reranker
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
 from .segment import dense_text, lexical_text
 from .sharded import ShardedIndex
+from .sentence_picker import SentencePicker, load_sentence_picker, sentence_features
 from .sentences import heading_lead, prose, prose_map, shown_span
 from .settings import Settings, get_settings
 from .spelling import spellings
@@ -49,10 +51,7 @@ FUSED = ("hybrid", "rerank")  # the modes that fuse dense and BM25 rankings
 ROUND_ROBIN = 1e9
 GROUP_SIMILARITY_GAP = 0.3  # cosine below the best source's at which a source counts as not addressing
 SPEAKER_CANDIDATES = 30  # fused candidates searched for the words of a person the question names
-SENTENCE_OVERLAP_WEIGHT = 0.3
 SHORT_SENTENCE_WORDS = 4  # content words (after stop words), below which a sentence rarely answers
-SHORT_SENTENCE_PENALTY = 0.2
-ANSWER_TYPE_WEIGHT = 0.05  # a sentence holding the kind of thing asked for (rag.answers); 0.1 did less on seed
 NAMED_CANDIDATES = 100  # candidates read for every word of a question that names something (see _vouched)
 # The words that only make a question a question, which BM25's short stop-word list keeps: a passage
 # need not hold them to hold the answer.
@@ -80,6 +79,7 @@ class Engine:
         self.index = index or open_index(self.index_dir, self.config, settings.index_kind, settings.embed_batch_size)
         self.reranker = load_reranker(settings.reranker)
         self.adapter = load_adapter(settings.query_adapter, embedder.name, embedder.dimension)
+        self.sentence_picker = load_sentence_picker(settings.sentence_picker)
         self._failed: str | None = None  # a current state that could not be opened, not tried again
         self._problem: str | None = None
         self._open()
@@ -90,8 +90,8 @@ class Engine:
         """Open the index at ``index_dir`` (default: the ``RAG_INDEX_DIR`` setting) with the configured model;
         ``index`` stands for that directory when the caller opened it another way (rag.ray_cluster)."""
         settings = settings or get_settings()
-        embedder = embedder or Embedder(settings.model_path, backend=settings.embed_backend)
-        return cls(Path(index_dir or settings.index_dir), settings, embedder, index)
+        index_dir = Path(index_dir or settings.index_dir)
+        return cls(index_dir, settings, embedder or embedder_for(index_dir, settings), index)
 
     @property
     def config(self) -> IndexConfig:
@@ -238,7 +238,7 @@ class Engine:
                     f"in {beyond:%B %Y}.")
         elif stats.chunks and (scope.everything or _in_scope(store, scope, filters)):
             own, query = self._question_vectors(question)
-            asked = _Asked(store, question, query, own)
+            asked = _Asked(store, question, query, own, self.sentence_picker)
             if group_by == "source":
                 passages, groups, not_addressed = self._by_source(store, asked, mode, scope, per_group)
             else:
@@ -380,6 +380,15 @@ class Engine:
         rows, scores, context = self._fused(store, question, query, "hybrid", Scope.of(filters))
         return self._candidates(store, question, query, rows, scores, *context)
 
+    def sentence_tables(self, question: str, rows: list[int]) -> list[tuple[list[SentenceRow], "SentenceTable"]]:
+        """Each row's sentences and what the sentence picker reads of them for ``question``: what
+        `python -m evals.tune --sentences` learns the picker's weights from, exactly as a question sees it."""
+        store = self._store
+        own, query = self._question_vectors(question)
+        asked = _Asked(store, question, query, own, self.sentence_picker)
+        sentences = store.sentences(rows)
+        return list(zip((sentences[row] for row in rows), asked.sentence_tables(rows, sentences)))
+
     def _candidates(self, store, question, query, rows, scores, dense, lexical, windows, speaker) -> Candidates:
         depth = self.settings.rerank_depth
         return candidate_features(store, question, query, rows[:depth], scores[:depth], dense, lexical, windows, speaker)
@@ -493,8 +502,9 @@ class _Asked:
     """One question as the answering stages see it: its text and vector, the passages read for it, and
     how each passage's answering sentence is picked."""
 
-    def __init__(self, store: Store, question: str, query: np.ndarray, own: np.ndarray) -> None:
-        self.store, self.question, self.query = store, question, query
+    def __init__(self, store: Store, question: str, query: np.ndarray, own: np.ndarray,
+                 picker: SentencePicker) -> None:
+        self.store, self.question, self.query, self.picker = store, question, query, picker
         self.own = own  # the question's vector before the query adapter: what cosine thresholds read
         terms = set(tokenize([question])[0])
         self.terms = idf_weights(terms, store.term_stats(sorted(terms)))
@@ -510,25 +520,32 @@ class _Asked:
         return [self._read[row] for row in rows]
 
     def best_sentences(self, rows: list[int], sentences: dict[int, list[SentenceRow]]) -> dict[int, SentenceRow]:
-        """Each row's answering sentence (see ``_best_sentence``)."""
+        """Each row's answering sentence, as the picker (rag.sentence_picker) chooses it."""
+        best = {}
+        for row, table in zip(rows, self.sentence_tables(rows, sentences)):
+            best[row] = sentence = _best_sentence(sentences[row], table, self.picker)
+            excerpt, place = self._read[row]
+            self.said[row] = excerpt.text[sentence.start - place.start : sentence.end - place.start]
+        return best
+
+    def sentence_tables(self, rows: list[int], sentences: dict[int, list[SentenceRow]]) -> list[SentenceTable]:
+        """What the picker reads of each row's sentences."""
         if not rows:
-            return {}
+            return []
         texts = [[excerpt.text[s.start - place.start : s.end - place.start] for s in sentences[row]]
                  for row, (excerpt, place) in zip(rows, self.read(rows))]
         # Every sentence in one tokenize call: tokenizing costs 0.06 ms a call before any text. Their vectors
         # in one read too: a remote store (rag.ray_cluster) pays a round trip a read.
         words = iter(tokenize([text for passage in texts for text in passage]))
         vectors = self.store.sentence_vectors([s.id for row in rows for s in sentences[row]])
-        first = 0
-        best = {}
-        for row, (excerpt, place), sentence_texts in zip(rows, self.read(rows), texts):
-            parts = sentences[row]
-            best[row] = sentence = _best_sentence(parts, sentence_texts, [next(words) for _ in parts],
-                                                  vectors[first : first + len(parts)], self.query,
-                                                  self.terms, self.expected)
-            first += len(parts)
-            self.said[row] = excerpt.text[sentence.start - place.start : sentence.end - place.start]
-        return best
+        tables, first = [], 0
+        for row, sentence_texts in zip(rows, texts):
+            count = len(sentence_texts)
+            tables.append(_sentence_table(sentence_texts, [next(words) for _ in range(count)],
+                                          [s.speaker for s in sentences[row]], vectors[first : first + count],
+                                          self.query, self.own, self.terms, self.expected))
+            first += count
+        return tables
 
 
 def index_config(settings: Settings, embedder: Embedder) -> IndexConfig:
@@ -608,32 +625,36 @@ def _diversify(sources: list[str], penalty: float, k: int) -> list[int]:
     return chosen
 
 
-def _best_sentence(sentences, texts, words, vectors, query, question_terms: dict[str, float],
-                   expected: re.Pattern[str] | None) -> SentenceRow:
-    """The sentence that answers best: cosine to the question, lifted by the question words it shares,
-    each weighted by its IDF (sharing "Minsk" says more than sharing "said"), and by holding the kind of
-    thing the question asks for (``expected``, from rag.answers).
-
-    ``texts`` holds each sentence's text, ``words`` its tokens (as ``tokenize`` gives them), ``vectors``
-    its vector.
-    """
-    scores = vectors @ query
-    total = sum(question_terms.values())
+def _sentence_table(texts, words, speakers, vectors, query, own, question_terms: dict[str, float],
+                    expected: re.Pattern[str] | None) -> SentenceTable:
+    """What rag.sentence_picker scores for one passage's sentences: ``texts`` holds each sentence's text,
+    ``words`` its tokens (as ``tokenize`` gives them), ``vectors`` its vector."""
     # A heading opening a sentence ("### Senators", "**I. Security**") is not part of what it says: the
     # sentence is judged and shown without it, and a heading alone is never the answer.
     leads = [heading_lead(text) for text in texts]
     texts = [text[lead:] for text, lead in zip(texts, leads)]
-    for i, sentence_words in enumerate(words):
-        if total:
-            shared = sum(question_terms[t] for t in question_terms.keys() & set(sentence_words))
-            scores[i] += SENTENCE_OVERLAP_WEIGHT * shared / total
-        if len(sentence_words) < SHORT_SENTENCE_WORDS or only_attribution(texts[i]):
-            # "MS. PSAKI: Yeah." is close to anything and answers nothing, like "This was stated by ..."
-            scores[i] -= SHORT_SENTENCE_PENALTY
-        if expected is not None and expected.search(texts[i]):
-            scores[i] += ANSWER_TYPE_WEIGHT
-    headings = np.array([not text for text in texts])
-    if not headings.all():
-        scores[headings] = -np.inf
+    total = sum(question_terms.values())
+    shared = np.array([sum(question_terms[t] for t in question_terms.keys() & set(w)) / total if total else 0.0
+                       for w in words], dtype=np.float32)
+    # "MS. PSAKI: Yeah." is close to anything and answers nothing, like "This was stated by ..."
+    says_little = np.array([len(w) < SHORT_SENTENCE_WORDS or only_attribution(t) for t, w in zip(texts, words)],
+                           dtype=np.float32)
+    holds = np.array([expected is not None and bool(expected.search(t)) for t in texts], dtype=np.float32)
+    features = sentence_features(texts, words, speakers, vectors @ query, vectors @ own, shared, says_little, holds)
+    return SentenceTable(features, np.array([not text for text in texts]), leads)
+
+
+class SentenceTable(NamedTuple):
+    features: np.ndarray  # (sentences, rag.sentence_picker.FEATURES)
+    headings: np.ndarray  # sentences that are only a heading: never the answer
+    leads: list[int]  # characters of heading opening each sentence, left out of what is shown
+
+
+def _best_sentence(sentences: list[SentenceRow], table: SentenceTable, picker: SentencePicker) -> SentenceRow:
+    """The sentence the picker scores highest, a heading never (unless the passage is only headings)."""
+    scores = picker.scores(table.features)
+    if not table.headings.all():
+        scores[table.headings] = -np.inf
     best = int(np.argmax(scores))
-    return sentences[best]._replace(start=sentences[best].start + leads[best]) if texts[best] else sentences[best]
+    lead = 0 if table.headings[best] else table.leads[best]
+    return sentences[best]._replace(start=sentences[best].start + lead)

@@ -32,8 +32,15 @@ class Settings(BaseSettings):
     )
     embed_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "onnx",
-        description="How the model runs: onnx gives torch's vectors (cosine > 0.9999) about twice as fast; "
-        "onnx-int8 is faster again but its vectors differ, so it needs its own index.",
+        description="How the model runs for questions (and passages, where index_backend says so): onnx gives "
+        "torch's vectors (cosine > 0.9999) about twice as fast; onnx-int8 is faster again, its vectors about 0.99 "
+        "cosine to fp32's.",
+    )
+    index_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
+        description="How passages are embedded when indexing (questions always use embed_backend): auto is "
+        "onnx-int8 for the bundled model (ingest about 2x faster; its validation figures held against fp32 "
+        "passages), else embed_backend. An index records which, and is rebuilt when it changes.",
     )
     index_kind: Literal["auto", "flat", "sq8", "ivf-sq8", "hnsw"] = Field(
         "auto", description="FAISS index kind; auto: exact (flat) up to 50,000 chunks, ivf-sq8 above."
@@ -60,6 +67,10 @@ class Settings(BaseSettings):
         "default", description="A learned linear map on the question's vector (rag/adapter.py): `default` (the "
                                "shipped one, for the bundled model only), `none`, or a .npy file that "
                                "`python -m evals.tune --adapter` wrote.")
+    sentence_picker: str = Field(
+        "default", description="How each passage's answering sentence is picked (rag/sentence_picker.py): "
+                               "`default` (shipped learned weights), `rule` (the hand rule) or a .json file "
+                               "that `python -m evals.tune --sentences` wrote.")
     abstain_below: float = Field(
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
     )

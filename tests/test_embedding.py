@@ -5,9 +5,10 @@ import warnings
 import numpy as np
 import pytest
 
-from rag.embedding import INT8_SUFFIX, Embedder, ModelFolder, bundled_model_path, onnx_model
+from rag.embedding import INT8_SUFFIX, Embedder, ModelFolder, bundled_model_path, onnx_model, passage_backend
 from rag.errors import RagError
 from rag.sentences import sentence_spans
+from rag.settings import Settings
 
 TEXTS = [
     "Why does Russia object to NATO expansion?",
@@ -57,6 +58,28 @@ def test_int8_is_close_and_named_apart(embedder, int8):
     print(f"int8 vs torch fp32 cosine: min {similarity.min():.4f}, mean {similarity.mean():.4f}")
     assert similarity.min() >= 0.95
     assert int8.name == embedder.name + INT8_SUFFIX
+
+
+def test_int8_passages_answer_fp32_questions(onnx, int8):
+    mixed = Embedder(backend="onnx", passages="onnx-int8")
+    spans = [sentence_spans(t) for t in TEXTS]
+    # Questions are the fp32 model's; passages int8's, and named so: an index records what its vectors are.
+    assert np.array_equal(mixed.encode(TEXTS), onnx.encode(TEXTS))
+    assert mixed.name == int8.name and mixed.passage_backend == "onnx-int8"
+    passages, sentences = mixed.encode_with_sentences(TEXTS, spans)
+    assert cosines(passages, onnx.encode(TEXTS)).min() >= 0.95
+    # Quantised activations are scaled per tensor, so a batch would mix its texts: one at a time, a
+    # passage's vectors are the same whichever passages are embedded beside it.
+    alone, alone_sentences = mixed.encode_with_sentences(TEXTS[1:2], spans[1:2], batch_size=32)
+    assert np.array_equal(alone[0], passages[1]) and np.array_equal(alone_sentences[0], sentences[1])
+
+
+def test_passages_are_int8_by_default_for_the_bundled_model_only(tmp_path):
+    assert passage_backend(Settings()) == "onnx-int8"
+    assert passage_backend(Settings(embed_backend="torch")) == "torch"
+    assert passage_backend(Settings(model_path=tmp_path)) == "onnx"
+    assert passage_backend(Settings(index_backend="onnx")) == "onnx"
+    assert Embedder.configured(Settings(index_backend="onnx")).name == Embedder.configured(Settings()).name.removesuffix(INT8_SUFFIX)
 
 
 def test_wordpieces_are_counted_alike(embedder, onnx):

@@ -423,7 +423,7 @@ def test_a_steady_load_holds_memory_and_latency(serve, fault_row):
     assert growth <= 0.05 and stable, (growth, [round(w) for w in windows])
 
 
-def test_two_rag_index_at_once_and_deletes_during_a_merge_lose_nothing(tmp_path, embedder, chunker, fault_row):
+def test_two_rag_index_at_once_and_deletes_during_a_merge_lose_nothing(tmp_path, fault_row):
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
     shutil.copy(SEED, folder / "seed.md")
@@ -432,12 +432,12 @@ def test_two_rag_index_at_once_and_deletes_during_a_merge_lose_nothing(tmp_path,
     command = [sys.executable, "-m", "rag.cli", "index", "--corpus", str(folder), "--index", str(index)]
     runs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     codes = [run.wait(timeout=600) for run in runs]
-    engine = Engine.open(index, embedder=embedder)
+    engine = Engine.open(index)  # with the embedder `rag index` built it with (int8 passages)
     indexed = engine.store.stats().documents
     # Small segments for a merge to fold, then deletes while another process merges them.
     added = [Document(text=f"Bulletin {i}: the ferry left at {i} o'clock.") for i in range(8)]
     for doc in added:
-        engine.index.put([doc], embedder)
+        engine.index.put([doc], engine.embedder)
     merge = subprocess.Popen([sys.executable, "-m", "tests.fixtures.writer", str(index), "merge"], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert merge.stdout.readline().strip() == "merging"

@@ -12,7 +12,8 @@ import pytest
 
 from rag import CorruptIndex, Document, Engine, IndexMismatch, build_index, read_paths
 from rag.chunking import ChunkerConfig, chunk_document
-from rag.index import is_stale
+from rag.embedding import INT8_SUFFIX
+from rag.index import embedder_for, is_stale, recorded_model
 from rag.retrieve import index_config
 from rag.settings import Settings
 from rag.storage import SourceCount
@@ -171,3 +172,20 @@ def test_documents_and_chunks_are_counted_per_source(tmp_path, embedder, chunker
     assert Engine.open(tmp_path, embedder=embedder).store.stats().sources == counts
     again = build_index(tmp_path, docs, embedder, chunker)
     assert again.skipped and again.sources == counts  # nothing written, still counted (from the current manifest)
+
+
+def test_an_index_keeps_the_vectors_it_was_built_with(tmp_path, embedder, chunker):
+    """Passages of a new index are int8 by default; an index built with fp32 passages stays fp32 (served and
+    written as it is, not refused nor re-embedded) until `rag index --rebuild`."""
+    old = tmp_path / "fp32"
+    build_index(old, [Document(text="The ferry left the harbour at noon on Tuesday.")], embedder, chunker)
+    engine = Engine.open(old, settings=Settings())
+    assert engine.embedder.name == embedder.name and engine.embedder.passage_backend == "onnx"
+    engine.add_documents([Document(text="The convoy reached the checkpoint before the curfew.")])
+    assert recorded_model(old) == embedder.name
+    assert engine.ask("When did the ferry leave?").passages[0].text.startswith("The ferry")
+    assert embedder_for(tmp_path / "new", Settings()).name == embedder.name + INT8_SUFFIX
+    result = subprocess.run([sys.executable, "-m", "rag.cli", "index", "--corpus", str(SEED), "--index", str(old),
+                             "--rebuild"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert recorded_model(old) == embedder.name + INT8_SUFFIX
