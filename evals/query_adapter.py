@@ -15,14 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import Engine
 from rag.adapter import QueryAdapter
 from rag.embedding import Embedder
 from rag.settings import get_settings
 from rag.storage import Scope
 
-from .metrics import span_pattern
-from .sets import EvalSet
+from .sets import EvalSet, training_questions
 
 DENSE_CANDIDATES = 100
 PENALTIES = (1.0, 0.3, 0.1, 0.03, 0.01)
@@ -42,21 +40,15 @@ def questions(sets: list[tuple[EvalSet, Path]], embedder: Embedder) -> list[Ques
     """The training questions whose evidence is among their candidates, over each set's index."""
     settings = get_settings().model_copy(update={"reranker": "none", "query_adapter": "none"})
     found = []
-    for eval_set, index in sets:
-        engine = Engine.open(index, settings=settings, embedder=embedder)
+    for engine, item, options in training_questions(sets, embedder, settings):
         store = engine.store
-        for item in eval_set.items:
-            if not item.answerable:
-                continue
-            query = engine.embed_question(item.question)
-            ids = [int(i) for i in engine.candidates(item.question).ids]
-            ids += [i for i in map(int, store.dense_search(query, DENSE_CANDIDATES, Scope()).ids) if i not in ids]
-            options = [(span_pattern(evidence), set(doc_ids)) for target in item.targets
-                       for doc_ids, evidence in target.options]
-            relevant = np.array([any(ref.doc_id in docs and pattern.search(excerpt.text) for pattern, docs in options)
-                                 for ref, excerpt in zip(store.chunks(ids), store.excerpts(ids))])
-            if relevant.any():
-                found.append(Question(query, store.vectors(ids).astype(np.float32), relevant))
+        query = engine.embed_question(item.question)
+        ids = [int(i) for i in engine.candidates(item.question).ids]
+        ids += [i for i in map(int, store.dense_search(query, DENSE_CANDIDATES, Scope()).ids) if i not in ids]
+        relevant = np.array([any(ref.doc_id in docs and pattern.search(excerpt.text) for pattern, docs in options)
+                             for ref, excerpt in zip(store.chunks(ids), store.excerpts(ids))])
+        if relevant.any():
+            found.append(Question(query, store.vectors(ids).astype(np.float32), relevant))
     return found
 
 

@@ -14,13 +14,11 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from rag import Engine
 from rag.embedding import Embedder
 from rag.sentence_picker import RULE, SentencePicker
 from rag.settings import Settings
 
-from .metrics import span_pattern
-from .sets import EvalSet
+from .sets import EvalSet, training_questions
 
 PENALTIES = (1.0, 0.1, 0.01, 0.001)
 FOLDS = 5
@@ -39,28 +37,20 @@ def examples(sets: list[tuple[EvalSet, Path]], embedder: Embedder, settings: Set
     """One example per candidate passage holding a training question's evidence, with a choice to make
     (two sentences or more, some right and some not)."""
     found: list[Example] = []
-    asked = 0
-    for eval_set, index in sets:
-        engine = Engine.open(index, settings=settings, embedder=embedder)
+    for asked, (engine, item, options) in enumerate(training_questions(sets, embedder, settings)):
         store = engine.store
-        for item in eval_set.items:
-            if not item.answerable:
-                continue
-            asked += 1
-            options = [(span_pattern(evidence), set(doc_ids)) for target in item.targets
-                       for doc_ids, evidence in target.options]
-            ids = [int(i) for i in engine.candidates(item.question).ids]
-            spans = {}
-            for row, ref, excerpt in zip(ids, store.chunks(ids), store.excerpts(ids)):
-                found_spans = [(ref.start + m.start(), ref.start + m.end()) for pattern, docs in options
-                               if ref.doc_id in docs for m in pattern.finditer(excerpt.text)]
-                if found_spans:
-                    spans[row] = found_spans
-            for row, (sentences, table) in zip(spans, engine.sentence_tables(item.question, list(spans))):
-                right = np.array([any(s.start < hi and s.end > lo for lo, hi in spans[row]) for s in sentences])
-                choosable = ~table.headings
-                if right[choosable].any() and not right[choosable].all():
-                    found.append(Example(asked, table.features, right, table.headings))
+        ids = [int(i) for i in engine.candidates(item.question).ids]
+        spans = {}
+        for row, ref, excerpt in zip(ids, store.chunks(ids), store.excerpts(ids)):
+            found_spans = [(ref.start + m.start(), ref.start + m.end()) for pattern, docs in options
+                           if ref.doc_id in docs for m in pattern.finditer(excerpt.text)]
+            if found_spans:
+                spans[row] = found_spans
+        for row, (sentences, table) in zip(spans, engine.sentence_tables(item.question, list(spans))):
+            right = np.array([any(s.start < hi and s.end > lo for lo, hi in spans[row]) for s in sentences])
+            choosable = ~table.headings
+            if right[choosable].any() and not right[choosable].all():
+                found.append(Example(asked, table.features, right, table.headings))
     return found
 
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+import re
+from typing import Iterator, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rag import Document, RagError
+from rag import Document, Engine, RagError
+from rag.embedding import Embedder
+from rag.settings import Settings
 from rag.conversation import Rarity, Turn, resolve_question
 from rag.jsonl import read_jsonl
 
@@ -192,3 +195,15 @@ def check_evidence(eval_set: EvalSet, documents: Sequence[Document]) -> None:
             if other:
                 raise BadEvalSet(f"{eval_set.where(item)}: a document of the perspective {target.source!r} "
                                  f"is from {other[0]!r}")
+
+
+def training_questions(sets: Sequence[tuple[EvalSet, Path]], embedder: Embedder,
+                       settings: Settings) -> Iterator[tuple[Engine, Item, list[tuple[re.Pattern[str], set[str]]]]]:
+    """Each answerable question of ``sets`` (each with its corpus's index), with an engine over that index and
+    the (evidence pattern, its documents) pairs a passage must match to hold the answer, as the eval judges."""
+    for eval_set, index in sets:
+        engine = Engine.open(index, settings=settings, embedder=embedder)
+        for item in eval_set.items:
+            if item.answerable:
+                yield engine, item, [(span_pattern(evidence), set(doc_ids)) for target in item.targets
+                                     for doc_ids, evidence in target.options]
