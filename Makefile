@@ -61,11 +61,10 @@ bench-ray: $(VENV)/.ray-installed
 	@$(BIN)/python -m bench.ray_bench $(BENCH_ARGS)
 
 # The shipped query adapter, reranker and sentence picker (rag/weights/query_adapter.npy, lambdamart.txt,
-# sentence_picker.json and their manifests),
-# retrained from the analyst questions written for training, the reranker chosen on the validation set
-# among models that do not lower SciFact's train nDCG@10: about 12 minutes. Needs the team data beside the
-# repository (../shared/data) and builds the eval indexes of the four crisis sources and of SciFact on first
-# use (about 15 minutes more).
+# sentence_picker.json and their manifests), retrained from the analyst questions written for training, the
+# reranker chosen on the validation set among models that do not lower SciFact's train nDCG@10: about 4
+# minutes on 2 quiet cores. Needs the team data beside the repository (../shared/data) and builds the eval
+# indexes of the four crisis sources and of SciFact on first use (the crisis one: 4.5 minutes more).
 TRAIN_SETS := $(foreach s,train_wh train_kremlin train_ukraine train2_wh train2_kru,--train evals/tuning_$(s).jsonl)
 # The sentence picker learns from every batch; the adapter and reranker from the first two, as on the
 # validation set the third batch made both worse (README, Relevance).
