@@ -86,16 +86,17 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
       rag index --corpus corpus/ --index index/ --shards 2 --ray auto
     """
     from .documents import read_paths
-    from .embedding import Embedder
-    from .index import embedder_for, open_index, origin_of
+    from .embedding import Embedder, passage_backend
+    from .index import held_passage_backend, open_index, origin_of
     from .retrieve import index_config
     from .sharded import ShardedIndex
 
     settings = get_settings()
-    # First, so that without the ray extra --ray stops before anything is written.
-    ray_embedder = _ray_embedder(ray_address, ray_workers, settings) if ray_address else None
-    paths = list(corpus) or [*settings.corpus_paths, *([settings.data_dir] if settings.data_dir else [])]
     index_dir = index_dir or settings.index_dir
+    passages = passage_backend(settings) if rebuild else held_passage_backend(index_dir, settings)
+    # First, so that without the ray extra --ray stops before anything is written.
+    ray_embedder = _ray_embedder(ray_address, ray_workers, settings, passages) if ray_address else None
+    paths = list(corpus) or [*settings.corpus_paths, *([settings.data_dir] if settings.data_dir else [])]
     corpora = {}
     for path in paths:
         corpora[origin_of(path)] = read_paths([path], settings.source_by_host)
@@ -106,7 +107,7 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     # Locally, both cores into the model: it is where indexing spends 97% of its time.
-    embedder = ray_embedder or (Embedder.configured(settings) if rebuild else embedder_for(index_dir, settings))
+    embedder = ray_embedder or Embedder(settings.model_path, backend=settings.embed_backend, passages=passages)
     try:
         batch_size = ray_embedder.index_batch_size if ray_embedder else settings.embed_batch_size
         index = open_index(index_dir, index_config(settings, embedder), settings.index_kind, batch_size)
@@ -130,14 +131,13 @@ def index_command(corpus: tuple[Path, ...], index_dir: Path | None, if_stale: bo
             click.echo(format_sources(report.sources))
 
 
-def _ray_embedder(address: str, workers: int | None, settings):
+def _ray_embedder(address: str, workers: int | None, settings, passages: str):
     try:
         from .ray_cluster import RayEmbedder, connect
-        from .embedding import passage_backend
     except ImportError:
         raise click.UsageError('--ray needs Ray: pip install -e ".[ray]"') from None
     connect(address)
-    return RayEmbedder(settings.model_path, passage_backend(settings), workers, batch_size=settings.embed_batch_size)
+    return RayEmbedder(settings.model_path, passages, workers, batch_size=settings.embed_batch_size)
 
 
 @main.command("ask")

@@ -611,16 +611,23 @@ def recorded_model(index_dir: Path) -> str | None:
     return None
 
 
-def embedder_for(index_dir: Path, settings: "Settings") -> Embedder:
-    """The configured embedder, its passages embedded as the index at ``index_dir`` already holds them (fp32
-    or int8 of the same model): an index keeps its vectors until `rag index --rebuild`, so a change of
-    ``RAG_INDEX_BACKEND`` (or of its default) never makes an archive unreadable or re-embeds it unasked."""
+def held_passage_backend(index_dir: Path, settings: "Settings") -> str:
+    """The passage backend for writes to the index at ``index_dir``: the configured one (rag.embedding.
+    passage_backend), unless the index already holds the other kind of vectors of the same model (fp32 or
+    int8). An index keeps its vectors until `rag index --rebuild`, so a change of ``RAG_INDEX_BACKEND`` (or
+    of its default) never makes an archive unreadable or re-embeds it unasked."""
     passages = passage_backend(settings)
     held = recorded_model(index_dir)
     if held is not None and held.endswith(INT8_SUFFIX) != (passages == "onnx-int8"):
         fp32 = "onnx" if settings.embed_backend == "onnx-int8" else settings.embed_backend
         passages = "onnx-int8" if held.endswith(INT8_SUFFIX) else fp32
-    return Embedder(settings.model_path, backend=settings.embed_backend, passages=passages)
+    return passages
+
+
+def embedder_for(index_dir: Path, settings: "Settings") -> Embedder:
+    """The configured embedder, its passages embedded as the index at ``index_dir`` holds them."""
+    return Embedder(settings.model_path, backend=settings.embed_backend,
+                    passages=held_passage_backend(index_dir, settings))
 
 
 def build_index(

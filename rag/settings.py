@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         "auto",
         description="How passages are embedded when indexing (questions always use embed_backend): auto is "
         "onnx-int8 for the bundled model (ingest about 2x faster; its validation figures held against fp32 "
-        "passages), else embed_backend. An index records which, and is rebuilt when it changes.",
+        "passages), else embed_backend. An index records which and keeps it until `rag index --rebuild`.",
     )
     index_kind: Literal["auto", "flat", "sq8", "ivf-sq8", "hnsw"] = Field(
         "auto", description="FAISS index kind; auto: exact (flat) up to 50,000 chunks, ivf-sq8 above."
