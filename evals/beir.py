@@ -99,7 +99,8 @@ def run_beir(folder: Path, split: str, cache_dir: Path, modes: Sequence[str] = M
     embedder = embedder or Embedder.configured(settings)
     index_dir = cached_index([folder], data.documents, cache_dir, embedder, f"beir-{folder.name}", settings)
     # A ranking is scored to its depth: nothing is declined.
-    never_decline = settings.model_copy(update={"abstain_below": -1.0, "unknown_name_abstain": -1.0})
+    never_decline = settings.model_copy(update={"abstain_below": -1.0, "unknown_name_abstain": -1.0,
+                                                "abstention": "rule"})
     engine = Engine.open(index_dir, settings=never_decline, embedder=embedder)
     runs: dict[str, dict[str, dict[str, float]]] = {mode: {} for mode in modes}
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}

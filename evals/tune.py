@@ -45,7 +45,7 @@ from rag.mining import mine_pairs, without_questions
 from rag.retrieve import index_config
 from rag.settings import Settings, get_settings
 
-from . import query_adapter, sentence_picker
+from . import abstention, query_adapter, sentence_picker
 from .beir import BeirData, load_beir
 from .metrics import span_pattern
 from .runner import cached_index, judge, score_mode
@@ -146,7 +146,8 @@ def beir_ndcg(model: Path | None, embedder: Embedder, settings: Settings, check:
 
     # A ranking is scored to its depth: nothing is declined (as evals.beir runs it).
     settings = settings.model_copy(update={"reranker": str(model) if model else "none",
-                                           "abstain_below": -1.0, "unknown_name_abstain": -1.0})
+                                           "abstain_below": -1.0, "unknown_name_abstain": -1.0,
+                                           "abstention": "rule"})
     engine = Engine.open(check.index, settings=settings, embedder=embedder)
     runs = {}
     for query, text in check.data.queries.items():
@@ -234,6 +235,38 @@ def train_sentence_picker(args: argparse.Namespace, embedder: Embedder, settings
     log(f"wrote {args.sentences_out}")
 
 
+def train_abstention(args: argparse.Namespace, embedder: Embedder, settings: Settings) -> None:
+    """The abstention model (evals.abstention) from the ``--abstention-train`` sets (answerable; default: the
+    ``--train`` ones) and the ``--unanswerable`` ones, written to ``--abstention-out`` unless it declines fewer
+    of the validation set's unanswerable questions than the fixed rules do, or over 5% of its answerable ones."""
+    started = time.perf_counter()
+    sets = (args.abstention_train or args.train) + args.unanswerable
+    data = abstention.examples([validation_index(embedder, path, args.cache_dir) for path in sets], embedder, settings)
+    model, figures = abstention.choose(data, args.seed)
+    held = abstention.examples([validation_index(embedder, args.validation, args.cache_dir)], embedder, settings)
+    rule, learned = abstention.declined(None, held), abstention.declined(model, held)
+    log(f"abstention: {len(data.unanswered)} questions past the rules ({int(data.unanswered.sum())} unanswerable; "
+        f"the rules declined {data.declined_by_rules}); cross-validated by penalty {figures}; validation declined: "
+        f"rules {rule}, learned {learned} ({time.perf_counter() - started:.0f} s)")
+    # The validation set holds few unanswerable questions: it guards (no fewer declined, at most 5% of the
+    # answerable), and cross-validation over the training questions decides.
+    if learned["unanswerable"] < rule["unanswerable"] or learned["answerable"] > 0.05:
+        log("the learned abstention does worse than the rules on the validation set: nothing written")
+        return
+    args.abstention_out.parent.mkdir(parents=True, exist_ok=True)
+    args.abstention_out.write_text(json.dumps({
+        **model.as_dict(), "model": embedder.name, "reranker": settings.reranker,
+        "trained_on": [p.name for p in sets],
+        "questions": {"answerable": int((~data.unanswered).sum()), "unanswerable": int(data.unanswered.sum()),
+                      "declined_by_rules": data.declined_by_rules},
+        "cross_validated": figures, "declined_in_cross_validation": abstention.DECLINED,
+        "validation_declined": {"rules": rule, "learned": learned},
+        "command": " ".join(["python -m evals.tune", *sys.argv[1:]]),
+        "licence": "holds no text, only weights over numeric features of questions and passages of the White House "
+                   "briefings (public domain) and the kremlin.ru and president.gov.ua texts (CC BY 4.0)"}, indent=1) + "\n")
+    log(f"wrote {args.abstention_out}")
+
+
 def main() -> None:
     import lightgbm
 
@@ -261,6 +294,15 @@ def main() -> None:
     parser.add_argument("--sentence-train", type=Path, action="append", default=[],
                         help="a set the sentence picker learns from, in place of the --train sets (repeatable)")
     parser.add_argument("--sentences-out", type=Path, default=ROOT / "artifacts" / "reranker" / "sentence_picker.json")
+    parser.add_argument("--abstention", action="store_true",
+                        help="also learn the abstention model (rag/abstention.py) from the --train sets and the "
+                        "--unanswerable ones, with the reranker as served, and write it to --abstention-out")
+    parser.add_argument("--unanswerable", type=Path, action="append", default=[],
+                        help="a set of unanswerable questions written for training (repeatable)")
+    parser.add_argument("--abstention-train", type=Path, action="append", default=[],
+                        help="a set of answerable questions the abstention model learns from, in place of the "
+                        "--train sets (repeatable)")
+    parser.add_argument("--abstention-out", type=Path, default=ROOT / "artifacts" / "reranker" / "abstention.json")
     args = parser.parse_args()
     if not BRIEFINGS.exists():
         sys.exit(f"{BRIEFINGS}: not found; tuning needs the team data beside the repository")
@@ -332,6 +374,8 @@ def main() -> None:
     args.out.write_text(path.read_text())
     if args.sentences:  # after the reranker: it picks sentences in the passages the served ranking shows
         train_sentence_picker(args, embedder, settings.model_copy(update={"reranker": str(args.out)}))
+    if args.abstention:  # after the reranker: it reads the passages the served ranking puts first
+        train_abstention(args, embedder, settings.model_copy(update={"reranker": str(args.out)}))
     args.out.with_suffix(".json").write_text(json.dumps({
         "features": list(FEATURES), "params": params, "trained_on": {"data": name, "questions": questions, "written": [p.name for p in args.train],
                                                    "mined_from": BRIEFINGS.name if args.questions else None},

@@ -69,6 +69,12 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return [[stems[w] for w in words] for words in split]
 
 
+# The words that only make a question a question, which BM25's short stop-word list keeps: a passage
+# need not hold them to hold the answer.
+ASKING = frozenset(tokenize(["who whom whose what which when where why how do does did tell me us about "
+                             "describe explain please"])[0])
+
+
 def idf(frequency: int, chunks: int) -> float:
     """BM25's inverse document frequency (Lucene's, as bm25s computes it): highest for terms no chunk has."""
     return math.log(1 + (chunks - frequency + 0.5) / (frequency + 0.5))

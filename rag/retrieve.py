@@ -24,12 +24,13 @@ from .errors import BadQuery, CorruptIndex, IndexNotFound
 from .fusion import normalised, score_fusion
 from .index import BuildReport, IndexConfig, LocalIndex, embedder_for, open_index
 from .features import Candidates, candidate_features
-from .lexical import idf_weights, tokenize, unknown
+from .lexical import ASKING, idf_weights, tokenize, unknown
 from .names import names
 from .adapter import load_adapter
 from .answers import expected_answer, only_attribution
 from .sides import asks_each_side
 from .speakers import asked_speaker, names_speaker
+from .abstention import Evidence, evidence, load_abstention
 from .rerank import late_interaction
 from .reranking import load_reranker
 from .models import GROUPINGS, MODES, Answer, Filters, Passage, SourceGroup
@@ -53,10 +54,6 @@ GROUP_SIMILARITY_GAP = 0.3  # cosine below the best source's at which a source c
 SPEAKER_CANDIDATES = 30  # fused candidates searched for the words of a person the question names
 SHORT_SENTENCE_WORDS = 4  # content words (after stop words), below which a sentence rarely answers
 NAMED_CANDIDATES = 100  # candidates read for every word of a question that names something (see _vouched)
-# The words that only make a question a question, which BM25's short stop-word list keeps: a passage
-# need not hold them to hold the answer.
-ASKING = frozenset(tokenize(["who whom whose what which when where why how do does did tell me us about "
-                             "describe explain please"])[0])
 
 
 class Engine:
@@ -80,6 +77,7 @@ class Engine:
         self.reranker = load_reranker(settings.reranker)
         self.adapter = load_adapter(settings.query_adapter, embedder.name, embedder.dimension)
         self.sentence_picker = load_sentence_picker(settings.sentence_picker)
+        self.abstention = load_abstention(settings.abstention)
         self._failed: str | None = None  # a current state that could not be opened, not tried again
         self._problem: str | None = None
         self._open()
@@ -243,7 +241,11 @@ class Engine:
                 passages, groups, not_addressed = self._by_source(store, asked, mode, scope, per_group)
             else:
                 penalty = ROUND_ROBIN if asks_each_side(question) else self.settings.source_penalty
-                found = self._choose(store, asked, *self._rank(store, question, query, mode, scope), top_k, penalty)
+                ranked = self._rank(store, question, query, mode, scope)
+                found = self._choose(store, asked, *ranked, top_k, penalty)
+                unanswered = self._unanswered(store, question, own, ranked[0], mode) if found else None
+                if unanswered:
+                    found, note = None, unanswered
                 passages = self._passages(store, asked, *found, first_rank=1) if found else []
             never = unknown(store, names(question))
             if never:
@@ -277,6 +279,24 @@ class Engine:
         if not vouched.any():
             return None
         return self._pick(store, asked, rows[vouched], scores[vouched], top_k, penalty, by_document)
+
+    def abstention_evidence(self, question: str) -> Evidence:
+        """What the abstention model (rag.abstention) reads of ``question`` in the hybrid mode: what
+        `python -m evals.tune --abstention` learns from, exactly as a question sees it."""
+        store = self._store
+        own, query = self._question_vectors(question)
+        return evidence(store, question, own, self._rank(store, question, query, "hybrid", Scope.of(None))[0])
+
+    def _unanswered(self, store: Store, question: str, own: np.ndarray, rows: np.ndarray, mode: str) -> str:
+        """Why the best passages do not answer, as the learned abstention judges them; "" when they do (or
+        no model applies: it reads the hybrid ranking of a large enough index only)."""
+        if self.abstention is None or mode != "hybrid" or not self.abstention.applies(store.stats().chunks):
+            return ""
+        found = evidence(store, question, own, rows)
+        if not self.abstention.declines(found):
+            return ""
+        lacking = f": none holds {_listed([f'“{w}”' for w in found.missing[:2]])}" if found.missing else ""
+        return f"The passages closest to the question do not answer it{lacking}."
 
     def _pick(self, store: Store, asked: "_Asked", rows, scores, top_k, penalty, by_document):
         pool = top_k if not penalty else 3 * top_k

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         "default", description="How each passage's answering sentence is picked (rag/sentence_picker.py): "
                                "`default` (shipped learned weights), `rule` (the hand rule) or a .json file "
                                "that `python -m evals.tune --sentences` wrote.")
+    abstention: str = Field(
+        "default", description="Whether the best passages answer, past the fixed rules (rag/abstention.py): "
+                               "`default` (the shipped learned model; the hybrid mode only), `rule` (the fixed "
+                               "rules alone) or a .json file that `python -m evals.tune --abstention` wrote.")
     abstain_below: float = Field(
         0.30, description="Abstain when the best passage's cosine similarity to the question is below this."
     )

@@ -1,0 +1,87 @@
+"""The learned abstention: what it reads of a question's best passages, how a model declines (and says
+why), loading one, and learning one."""
+
+import json
+
+import numpy as np
+import pytest
+
+from evals import abstention as learning
+from rag import Engine, RagError
+from rag.abstention import FEATURES, Abstention, load_abstention
+
+
+def feature(evidence, name):
+    return float(evidence.features[FEATURES.index(name)])
+
+
+def always(decline: bool) -> Abstention:
+    """A model whose odds are the same for any question: declines all or nothing."""
+    n = len(FEATURES)
+    return Abstention(np.zeros(n), 5.0 if decline else -5.0, np.zeros(n), np.ones(n), 0.5, min_chunks=0)
+
+
+def test_the_features_say_what_the_best_passages_lack(seed_engine):
+    answered = seed_engine.abstention_evidence("Why does Russia object to NATO expansion?")
+    lacking = seed_engine.abstention_evidence("Why did Russia object to NATO buying Zumwaltian hovercraft in 2031?")
+    assert feature(answered, "coverage_head") > feature(lacking, "coverage_head")
+    assert feature(answered, "rare_missing") < feature(lacking, "rare_missing")
+    # Words no chunk holds, named first among the missing ones: the rarest words a reader would look for.
+    assert feature(lacking, "unknown_terms") > feature(answered, "unknown_terms")
+    assert feature(lacking, "missing_idf") == 1.0  # no chunk holds its rarest word
+    assert lacking.missing[0] == "Zumwaltian" and "hovercraft" in lacking.missing  # names first, among the rarest
+    assert feature(lacking, "later_year") == 1 and feature(answered, "later_year") == 0
+    assert feature(answered, "similarity") >= feature(answered, "second_similarity") > 0
+
+
+def test_a_model_that_declines_empties_the_answer_and_says_why(seed_index, settings, embedder, tmp_path):
+    path = tmp_path / "decline.json"
+    path.write_text(json.dumps(always(True).as_dict()))
+    engine = Engine.open(seed_index, settings=settings.model_copy(update={"abstention": str(path)}), embedder=embedder)
+    answer = engine.ask("Why does Russia object to NATO expansion of hovercraft fleets?", top_k=3)
+    assert answer.abstained and answer.passages == []
+    assert answer.note.startswith("The passages closest to the question do not answer it: none holds “")
+    assert "“hovercraft”" in answer.note
+    # It reads the hybrid ranking only, which it learned from; the fixed rules alone decline nothing here.
+    assert not engine.ask("Why does Russia object to NATO expansion?", top_k=3, mode="dense").abstained
+    rules = Engine.open(seed_index, settings=settings.model_copy(update={"abstention": "rule"}), embedder=embedder)
+    assert not rules.ask("Why does Russia object to NATO expansion?", top_k=3).abstained
+
+
+def test_a_model_is_not_applied_to_an_index_smaller_than_it_reads_well(seed_index, settings, embedder, tmp_path):
+    path = tmp_path / "decline.json"
+    chunks = Engine.open(seed_index, settings=settings, embedder=embedder).store.stats().chunks
+    path.write_text(json.dumps({**always(True).as_dict(), "min_chunks": chunks + 1}))
+    engine = Engine.open(seed_index, settings=settings.model_copy(update={"abstention": str(path)}), embedder=embedder)
+    assert not engine.ask("Why does Russia object to NATO expansion of hovercraft fleets?", top_k=3).abstained
+    # The shipped one learned on 1,432 documents: the 20-chunk seed article is left to the fixed rules.
+    shipped = load_abstention("default")
+    assert shipped.min_chunks > chunks and not shipped.applies(chunks)
+
+
+def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps({"features": ["similarity"], "weights": [1.0]}))
+    with pytest.raises(RagError, match="bad.json: not an abstention model .*trained on other features"):
+        load_abstention(str(tmp_path / "bad.json"))
+    with pytest.raises(RagError, match="RAG_ABSTENTION=rule"):
+        load_abstention(str(tmp_path / "missing.json"))
+    assert load_abstention("rule") is None
+
+
+def test_learning_separates_answered_from_unanswered_and_keeps_the_answerable_bound():
+    # Synthetic questions: unanswered ones have passages that hold less of them (lower coverage).
+    rng = np.random.default_rng(0)
+    n, m = 600, 120
+    features = rng.normal(size=(n + m, len(FEATURES)))
+    features[n:, FEATURES.index("coverage_head")] -= 2.5
+    unanswered = np.r_[np.zeros(n, bool), np.ones(m, bool)]
+    data = learning.Examples(features, unanswered, {"answerable": 0, "unanswerable": 0})
+    model, figures = learning.choose(data)
+    best = max(figures.values(), key=lambda f: f["unanswerable_declined"])
+    assert best["unanswerable_declined"] > 0.6 and best["answerable_declined"] <= learning.DECLINED + 0.01
+    assert model.weights[FEATURES.index("coverage_head")] < 0  # less coverage, more likely unanswered
+    said = learning.declined(model, data)
+    assert said["unanswerable"] > 0.6 and said["answerable"] < 0.05
+    assert learning.declined(None, data) == {"answerable": 0.0, "unanswerable": 0.0}
+    round_trip = Abstention.from_dict(json.loads(json.dumps(model.as_dict())))
+    assert np.allclose(round_trip.unanswered(features), model.unanswered(features), atol=1e-4)
