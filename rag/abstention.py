@@ -128,8 +128,8 @@ def evidence(store: Store, question: str, own: np.ndarray, rows: np.ndarray) -> 
         float(bool(last) and any(int(y) > last[1].year for y in _YEAR.findall(question))),
     ], dtype=np.float64)
     order = {t: i for i, t in enumerate(missing_terms)}
-    said = sorted({w for w, s in zip(words, stems) if s and s[0] in order}, key=lambda w: order[tokenize([w])[0][0]])
-    return Evidence(features, said)
+    said = {w: order[s[0]] for w, s in zip(words, stems) if s and s[0] in order}  # each word once, its stem's place
+    return Evidence(features, sorted(said, key=said.__getitem__))
 
 
 @lru_cache(maxsize=4)
