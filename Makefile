@@ -71,11 +71,11 @@ TRAIN_SETS := $(foreach s,train_wh train_kremlin train_ukraine train2_wh train2_
 ALL_BATCHES := train_wh train_kremlin train_ukraine train2_wh train2_kru train3_wh_a train3_wh_b train3_kremlin \
 	train3_ukraine
 SENTENCE_SETS := $(foreach s,$(ALL_BATCHES),--sentence-train evals/tuning_$(s).jsonl)
-# The abstention model: every answerable batch, and the unanswerable questions written for it. The order
-# sets the cross-validation folds, and the penalty chosen is within the noise of the folds (README).
-ABSTENTION_SETS := $(foreach s,train_kremlin train_ukraine train_wh train2_kru train2_wh train3_kremlin \
-	train3_ukraine train3_wh_a train3_wh_b,--abstention-train evals/tuning_$(s).jsonl) \
-	$(foreach s,kru wh,--unanswerable evals/tuning_train_unanswerable_$(s).jsonl)
+# The abstention model: every answerable batch, and the unanswerable questions written for it; its threshold
+# is set on both validation sets.
+ABSTENTION_SETS := $(foreach s,$(ALL_BATCHES),--abstention-train evals/tuning_$(s).jsonl) \
+	$(foreach s,wh kru,--unanswerable evals/tuning_train_unanswerable_$(s).jsonl) \
+	$(foreach s,validation validation2,--abstention-validation evals/tuning_$(s).jsonl)
 reranker: install
 	@$(BIN)/python -m evals.tune --questions 0 $(TRAIN_SETS) --beir ../shared/data/scifact --adapter train \
 		--adapter-out rag/weights/query_adapter.npy --out rag/weights/lambdamart.txt \

@@ -2,6 +2,7 @@
 why), loading one, and learning one."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -68,20 +69,52 @@ def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
     assert load_abstention("rule") is None
 
 
-def test_learning_separates_answered_from_unanswered_and_keeps_the_answerable_bound():
-    # Synthetic questions: unanswered ones have passages that hold less of them (lower coverage).
-    rng = np.random.default_rng(0)
-    n, m = 600, 120
+def _synthetic(n: int, m: int, seed: int) -> "learning.Examples":
+    # Unanswered questions' passages hold less of them (lower coverage).
+    rng = np.random.default_rng(seed)
     features = rng.normal(size=(n + m, len(FEATURES)))
     features[n:, FEATURES.index("coverage_head")] -= 2.5
     unanswered = np.r_[np.zeros(n, bool), np.ones(m, bool)]
-    data = learning.Examples(features, unanswered, {"answerable": 0, "unanswerable": 0})
-    model, figures = learning.choose(data)
-    best = max(figures.values(), key=lambda f: f["unanswerable_declined"])
+    questions = tuple(f"question {seed} {i}" for i in range(n + m))
+    return learning.Examples(features, unanswered, questions, {"answerable": 0, "unanswerable": 0})
+
+
+def test_learning_separates_answered_from_unanswered_within_the_validation_bound():
+    data, held = _synthetic(600, 120, 0), _synthetic(400, 60, 1)
+    model, figures = learning.learn(data, held)
+    best = max(figures["by_penalty"].values(), key=lambda f: f["unanswerable_declined"])
+    assert figures["by_penalty"][str(figures["penalty"])] == best
     assert best["unanswerable_declined"] > 0.6 and best["answerable_declined"] <= learning.DECLINED + 0.01
     assert model.weights[FEATURES.index("coverage_head")] < 0  # less coverage, more likely unanswered
-    said = learning.declined(model, data)
-    assert said["unanswerable"] > 0.6 and said["answerable"] < 0.05
-    assert learning.declined(None, data) == {"answerable": 0.0, "unanswerable": 0.0}
+    said = learning.declined(model, held)
+    assert said["unanswerable"] > 0.6 and said["answerable"] <= learning.DECLINED  # the threshold's own set
+    assert said["answerable"] > learning.DECLINED - 1 / 400  # and no lower than it needs to be
+    assert learning.declined(None, held) == {"answerable": 0.0, "unanswerable": 0.0}
     round_trip = Abstention.from_dict(json.loads(json.dumps(model.as_dict())))
-    assert np.allclose(round_trip.unanswered(features), model.unanswered(features), atol=1e-4)
+    assert np.allclose(round_trip.unanswered(held.features), model.unanswered(held.features), atol=1e-4)
+
+
+def test_the_rules_declines_come_out_of_the_validation_allowance():
+    data, held = _synthetic(600, 120, 0), _synthetic(400, 60, 1)
+    model, _ = learning.learn(data, held)
+    odds = model.unanswered(held.features[~held.unanswered])
+    spent = replace(held, declined_by_rules={"answerable": 8, "unanswerable": 0})  # 2% of 408: nothing left
+    assert learning.validated_threshold(model, spent) == pytest.approx(odds.max())
+    assert learning.declined(replace(model, threshold=odds.max()), spent)["answerable"] == 8 / 408
+    overspent = replace(held, declined_by_rules={"answerable": 9, "unanswerable": 0})
+    assert learning.validated_threshold(model, overspent) == 1.0
+
+
+def test_cross_validation_folds_follow_the_questions_not_their_order():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(200, len(FEATURES)))
+    unanswered = rng.random(200) < 0.2
+    questions = tuple(f"question {i}" for i in range(200))
+    order = rng.permutation(200)
+    data = learning.Examples(features, unanswered, questions, {"answerable": 0, "unanswerable": 0})
+    shuffled = learning.Examples(features[order], unanswered[order], tuple(questions[i] for i in order),
+                                 {"answerable": 0, "unanswerable": 0})
+    held = learning.cross_validated(data, 0.1, seed=0)
+    assert np.allclose(learning.cross_validated(shuffled, 0.1, seed=0), held[order])
+    assert np.bincount(learning.folds(questions, 0), minlength=learning.FOLDS).min() > 25  # no fold is empty
+    assert not np.allclose(learning.cross_validated(data, 0.1, seed=1), held)  # the seed still draws the folds
