@@ -71,8 +71,8 @@ TRAIN_SETS := $(foreach s,train_wh train_kremlin train_ukraine train2_wh train2_
 ALL_BATCHES := train_wh train_kremlin train_ukraine train2_wh train2_kru train3_wh_a train3_wh_b train3_kremlin \
 	train3_ukraine
 SENTENCE_SETS := $(foreach s,$(ALL_BATCHES),--sentence-train evals/tuning_$(s).jsonl)
-# The abstention model: every answerable batch, and the unanswerable questions written for it; its threshold
-# is set on both validation sets.
+# The abstention model: every answerable batch, and the unanswerable questions written for it; both
+# validation sets check it.
 ABSTENTION_SETS := $(foreach s,$(ALL_BATCHES),--abstention-train evals/tuning_$(s).jsonl) \
 	$(foreach s,wh kru,--unanswerable evals/tuning_train_unanswerable_$(s).jsonl) \
 	$(foreach s,validation validation2,--abstention-validation evals/tuning_$(s).jsonl)

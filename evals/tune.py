@@ -237,22 +237,22 @@ def train_sentence_picker(args: argparse.Namespace, embedder: Embedder, settings
 
 def train_abstention(args: argparse.Namespace, embedder: Embedder, settings: Settings) -> None:
     """The abstention model (evals.abstention) from the ``--abstention-train`` sets (answerable; default: the
-    ``--train`` ones) and the ``--unanswerable`` ones, its threshold set on the ``--abstention-validation`` sets
-    (default: the validation set); written to ``--abstention-out`` unless it declines fewer of their
-    unanswerable questions than the fixed rules do."""
+    ``--train`` ones) and the ``--unanswerable`` ones, written to ``--abstention-out`` unless, on the
+    ``--abstention-validation`` sets (default: the validation set), it declines no more unanswerable questions
+    than the fixed rules do, or over 5% of the answerable ones."""
     started = time.perf_counter()
     sets = (args.abstention_train or args.train) + args.unanswerable
     data = abstention.examples([validation_index(embedder, path, args.cache_dir) for path in sets], embedder, settings)
     validation = args.abstention_validation or [args.validation]
     held = abstention.examples([validation_index(embedder, path, args.cache_dir) for path in validation],
                                embedder, settings)
-    model, figures = abstention.learn(data, held, args.seed)
+    model, figures = abstention.choose(data, args.seed)
     rule, learned = abstention.declined(None, held), abstention.declined(model, held)
     log(f"abstention: {len(data.unanswered)} questions past the rules ({int(data.unanswered.sum())} unanswerable; "
-        f"the rules declined {data.declined_by_rules}); cross-validated {figures}; validation declined: "
+        f"the rules declined {data.declined_by_rules}); cross-validated by penalty {figures}; validation declined: "
         f"rules {rule}, learned {learned} ({time.perf_counter() - started:.0f} s)")
-    if learned["unanswerable"] <= rule["unanswerable"]:
-        log("the learned abstention declines no more than the rules on the validation set: nothing written")
+    if learned["unanswerable"] <= rule["unanswerable"] or learned["answerable"] > 0.05:
+        log("the learned abstention does no better than the rules on the validation sets: nothing written")
         return
     args.abstention_out.parent.mkdir(parents=True, exist_ok=True)
     args.abstention_out.write_text(json.dumps({
@@ -260,7 +260,7 @@ def train_abstention(args: argparse.Namespace, embedder: Embedder, settings: Set
         "trained_on": [p.name for p in sets],
         "questions": {"answerable": int((~data.unanswered).sum()), "unanswerable": int(data.unanswered.sum()),
                       "declined_by_rules": data.declined_by_rules},
-        "cross_validated": figures, "answerable_declined_on_validation": abstention.DECLINED,
+        "cross_validated": figures, "declined_in_cross_validation": abstention.DECLINED,
         "validation_sets": [p.name for p in validation], "validation_declined": {"rules": rule, "learned": learned},
         "command": " ".join(["python -m evals.tune", *sys.argv[1:]]),
         "licence": "holds no text, only weights over numeric features of questions and passages of the White House "
@@ -304,7 +304,7 @@ def main() -> None:
                         help="a set of answerable questions the abstention model learns from, in place of the "
                         "--train sets (repeatable)")
     parser.add_argument("--abstention-validation", type=Path, action="append", default=[],
-                        help="a set whose questions (answerable and not) set the abstention threshold, in place "
+                        help="a set whose questions (answerable and not) check the abstention model, in place "
                         "of --validation (repeatable)")
     parser.add_argument("--abstention-out", type=Path, default=ROOT / "artifacts" / "reranker" / "abstention.json")
     args = parser.parse_args()

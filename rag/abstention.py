@@ -10,8 +10,7 @@ its threshold, in an index large enough for its features to mean what they meant
 
 The shipped weights (rag/weights/abstention.json, ``RAG_ABSTENTION=default``) are learned by
 ``python -m evals.tune --abstention`` (evals/abstention.py) from analyst questions written for training,
-answerable and not; the threshold is set on validation questions written apart from them, to decline at
-most 2% of the answerable ones with the rules. ``rule`` keeps
+answerable and not; the threshold declines 2% of the answerable ones in cross-validation. ``rule`` keeps
 the fixed rules alone. The model reads the hybrid ranking only, which it was trained on.
 """
 
