@@ -31,9 +31,8 @@ FOLDS = 5
 DECLINED = 0.02  # of the answerable training questions, in cross-validation: the test sets' bound is 0.05
 # The smallest index the model is applied to. Its features weigh words by IDF, which singles out rare words
 # only in a collection of thousands of passages: in a small one ordinary words are as absent as an unknown
-# name. Measured on subsets of the crisis sources (answerable training questions whose documents are in the
-# subset): stop 23's model declined 24% of them at 500 chunks, 20% at 1,000, 10% at 2,000, 5.4% at 5,000
-# and 2.9% at 10,000 (README, Relevance).
+# name. On subsets of the crisis sources it declined 5.4% of the answerable training questions at 5,000
+# chunks and 2.9% at 10,000 (the whole curve: README, Relevance).
 MIN_CHUNKS = 10_000
 
 

@@ -96,15 +96,11 @@ def test_learning_separates_answered_from_unanswered_and_keeps_the_answerable_bo
 
 
 def test_cross_validation_folds_follow_the_questions_not_their_order():
-    rng = np.random.default_rng(1)
-    features = rng.normal(size=(200, len(FEATURES)))
-    unanswered = rng.random(200) < 0.2
-    questions = tuple(f"question {i}" for i in range(200))
-    order = rng.permutation(200)
-    data = learning.Examples(features, unanswered, questions, {"answerable": 0, "unanswerable": 0})
-    shuffled = learning.Examples(features[order], unanswered[order], tuple(questions[i] for i in order),
-                                 {"answerable": 0, "unanswerable": 0})
+    data = _synthetic(160, 40, 2)
+    order = np.random.default_rng(1).permutation(200)
+    shuffled = replace(data, features=data.features[order], unanswered=data.unanswered[order],
+                       questions=tuple(data.questions[i] for i in order))
     held = learning.cross_validated(data, 0.1, seed=0)
     assert np.allclose(learning.cross_validated(shuffled, 0.1, seed=0), held[order])
-    assert np.bincount(learning.folds(questions, 0), minlength=learning.FOLDS).min() > 25  # no fold is empty
+    assert np.bincount(learning.folds(data.questions, 0), minlength=learning.FOLDS).min() > 25  # no fold is empty
     assert not np.allclose(learning.cross_validated(data, 0.1, seed=1), held)  # the seed still draws the folds
