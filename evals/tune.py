@@ -12,9 +12,9 @@ Two kinds of training questions, each optional:
 
 Each question is asked through the real hybrid pipeline and its best candidates, with the features a
 question sees at query time, are the training rows. LightGBM LambdaMART models over a small grid, on each
-kind of data and on both together, are validated on evals/tuning_validation.jsonl (analyst questions
-written for validation, never a test set); the best by hit@3 is kept if it beats the hybrid ranking without
-a reranker there, else nothing is written.
+kind of data and on both together, are validated on ``--validation`` sets (analyst questions written for
+validation, never a test set; their questions pooled); the best by hit@3 (then MRR) is kept if it beats the
+hybrid ranking without a reranker there, else nothing is written.
 
 With ``--adapter train``, a query adapter (rag/adapter.py, evals/query_adapter.py) is learned from the
 written questions first; the reranker still learns from the plain hybrid ranking's candidates, and is
@@ -128,7 +128,7 @@ def labelled_data(sets: list[Path], embedder: Embedder, settings: Settings,
 @dataclass(frozen=True)
 class BeirCheck:
     """A BEIR dataset's train split, whose nDCG@10 a chosen model must not lower: a constraint beside the
-    validation set, so the default reranker does not trade another kind of corpus for this one. Never
+    validation sets, so the default reranker does not trade another kind of corpus for this one. Never
     trained on (SciFact is CC BY-NC: a shipped model may learn from public-domain and CC BY texts only)."""
 
     data: BeirData
@@ -170,13 +170,18 @@ def validation_index(embedder: Embedder, validation: Path, cache: Path) -> tuple
     return eval_set, cached_index(eval_set.corpus_paths(), documents, cache, embedder, "corpus", settings)
 
 
-def validate(model: Path | None, embedder: Embedder, settings: Settings, eval_set: EvalSet, index: Path) -> dict:
-    """The hybrid mode's figures on the validation set, reranked by ``model`` (None: no reranker)."""
+def validate(model: Path | None, embedder: Embedder, settings: Settings,
+             validation: list[tuple[EvalSet, Path]]) -> dict:
+    """The hybrid mode's figures over the questions of all the validation sets, reranked by ``model`` (None: no
+    reranker): pooled, so that each question counts once whichever set holds it."""
     settings = settings.model_copy(update={"reranker": str(model) if model else "none"})
-    engine = Engine.open(index, settings=settings, embedder=embedder)
-    sources = len(engine.store.stats().sources)
-    outcomes = [judge(item, engine.ask(item.question, 10, "hybrid"), sources) for item in eval_set.items]
-    scores = score_mode(eval_set.items, outcomes, "hybrid")
+    items, outcomes = [], []
+    for eval_set, index in validation:
+        engine = Engine.open(index, settings=settings, embedder=embedder)
+        sources = len(engine.store.stats().sources)
+        items += eval_set.items
+        outcomes += [judge(item, engine.ask(item.question, 10, "hybrid"), sources) for item in eval_set.items]
+    scores = score_mode(items, outcomes, "hybrid")
     return {"hit@1": scores.hit[1], "hit@3": scores.hit[3], "hit@5": scores.hit[5], "hit@10": scores.hit[10],
             "mrr": scores.mrr, "sentence_hit@3": scores.sentence_hit[3], "latency_p50_ms": scores.latency_p50,
             "abstain_recall": scores.abstain_recall, "answerable_abstained": scores.answerable_abstained}
@@ -208,21 +213,21 @@ def train_adapter(args: argparse.Namespace, embedder: Embedder) -> str:
 def train_sentence_picker(args: argparse.Namespace, embedder: Embedder, settings: Settings) -> None:
     """Sentence picker weights (evals.sentence_picker) from the ``--sentence-train`` sets (default: the ``--train``
     ones), written to ``--sentences-out``
-    when they pick more evidence sentences on the validation set than the hand rule does."""
+    when they pick more evidence sentences on the validation sets than the hand rule does."""
     started = time.perf_counter()
     sets = args.sentence_train or args.train
     data = sentence_picker.examples([validation_index(embedder, path, args.cache_dir) for path in sets],
                                     embedder, settings)
     penalty, figures = sentence_picker.choose(data, args.seed)
     picker = sentence_picker.fit(data, penalty)
-    eval_set, index = validation_index(embedder, args.validation, args.cache_dir)
-    held = sentence_picker.examples([(eval_set, index)], embedder, settings)
+    held = sentence_picker.examples([validation_index(embedder, path, args.cache_dir) for path in args.validation],
+                                    embedder, settings)
     rule, learned = sentence_picker.accuracy(held, SentencePicker.of(RULE)), sentence_picker.accuracy(held, picker)
     log(f"sentence picker: {len(data)} passages, cross-validated accuracy by penalty {figures}; chose {penalty}; "
         f"validation ({len(held)} passages) rule {rule:.3f}, learned {learned:.3f} "
         f"({time.perf_counter() - started:.0f} s)")
     if learned <= rule:
-        log("the learned sentence picker does not beat the hand rule on the validation set: nothing written")
+        log("the learned sentence picker does not beat the hand rule on the validation sets: nothing written")
         return
     args.sentences_out.parent.mkdir(parents=True, exist_ok=True)
     args.sentences_out.write_text(json.dumps({
@@ -238,15 +243,24 @@ def train_sentence_picker(args: argparse.Namespace, embedder: Embedder, settings
 def train_abstention(args: argparse.Namespace, embedder: Embedder, settings: Settings) -> None:
     """The abstention model (evals.abstention) from the ``--abstention-train`` sets (answerable; default: the
     ``--train`` ones) and the ``--unanswerable`` ones, written to ``--abstention-out`` unless, on the
-    ``--abstention-validation`` sets (default: the validation set), it declines no more unanswerable questions
+    ``--abstention-validation`` sets (default: the validation sets), it declines no more unanswerable questions
     than the fixed rules do, or over 5% of the answerable ones."""
     started = time.perf_counter()
     sets = (args.abstention_train or args.train) + args.unanswerable
-    data = abstention.examples([validation_index(embedder, path, args.cache_dir) for path in sets], embedder, settings)
-    validation = args.abstention_validation or [args.validation]
+    indexed = [validation_index(embedder, path, args.cache_dir) for path in sets]
+    data = abstention.examples(indexed, embedder, settings)
+    validation = args.abstention_validation or args.validation
     held = abstention.examples([validation_index(embedder, path, args.cache_dir) for path in validation],
                                embedder, settings)
     model, figures = abstention.choose(data, args.seed)
+    by_size = []
+    if args.abstention_sizes:
+        (first, index), *_ = indexed
+        chunks = Engine.open(index, settings=settings, embedder=embedder).store.stats().chunks
+        documents = read_paths(first.corpus_paths(), settings.source_by_host)
+        model, by_size = abstention.size_thresholds(model, chunks, [s for s, _ in indexed], documents, embedder,
+                                                    settings, args.cache_dir, args.seed)
+        log(f"abstention thresholds by index size: {by_size}")
     rule, learned = abstention.declined(None, held), abstention.declined(model, held)
     log(f"abstention: {len(data.unanswered)} questions past the rules ({int(data.unanswered.sum())} unanswerable; "
         f"the rules declined {data.declined_by_rules}); cross-validated by penalty {figures}; validation declined: "
@@ -260,7 +274,7 @@ def train_abstention(args: argparse.Namespace, embedder: Embedder, settings: Set
         "trained_on": [p.name for p in sets],
         "questions": {"answerable": int((~data.unanswered).sum()), "unanswerable": int(data.unanswered.sum()),
                       "declined_by_rules": data.declined_by_rules},
-        "cross_validated": figures, "declined_in_cross_validation": abstention.DECLINED,
+        "cross_validated": figures, "declined_in_cross_validation": abstention.DECLINED, "by_size": by_size,
         "validation_sets": [p.name for p in validation], "validation_declined": {"rules": rule, "learned": learned},
         "command": " ".join(["python -m evals.tune", *sys.argv[1:]]),
         "licence": "holds no text, only weights over numeric features of questions and passages of the White House "
@@ -279,7 +293,9 @@ def main() -> None:
     parser.add_argument("--beir", type=Path, help="a BEIR dataset (e.g. ../shared/data/scifact) whose train "
                         "split's nDCG@10 a chosen model must not lower (a check; never trained on)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--validation", type=Path, default=ROOT / "evals" / "tuning_validation.jsonl")
+    parser.add_argument("--validation", type=Path, action="append", default=[],
+                        help="a set of analyst questions written for validation (repeatable; pooled; default: "
+                        "evals/tuning_validation.jsonl)")
     parser.add_argument("--work", type=Path, default=ROOT / "artifacts" / "tune")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "artifacts" / "eval-index")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "reranker" / "lambdamart.txt",
@@ -306,10 +322,14 @@ def main() -> None:
     parser.add_argument("--abstention-validation", type=Path, action="append", default=[],
                         help="a set whose questions (answerable and not) check the abstention model, in place "
                         "of --validation (repeatable)")
+    parser.add_argument("--abstention-sizes", action="store_true",
+                        help="also measure the abstention model's thresholds for smaller indexes, on subsets of the "
+                        "training corpus (evals.abstention.SIZES; about 15 minutes of indexing)")
     parser.add_argument("--abstention-out", type=Path, default=ROOT / "artifacts" / "reranker" / "abstention.json")
     args = parser.parse_args()
     if not BRIEFINGS.exists():
         sys.exit(f"{BRIEFINGS}: not found; tuning needs the team data beside the repository")
+    args.validation = args.validation or [ROOT / "evals" / "tuning_validation.jsonl"]
     if not args.questions and not args.train:
         sys.exit("nothing to train on: give --questions N (mined) or --train SET (written for training)")
     args.work.mkdir(parents=True, exist_ok=True)
@@ -338,15 +358,15 @@ def main() -> None:
     mined_s = time.perf_counter() - started
     if args.only_data:
         return
-    eval_set, index = validation_index(embedder, args.validation, args.cache_dir)
+    validation = [validation_index(embedder, path, args.cache_dir) for path in args.validation]
     # Without adapter or reranker: the SciFact figure no model may lower; with the adapter alone: the validation
     # figures a model must beat (the adapter is served either way).
-    baseline = validate(None, embedder, plain, eval_set, index)
+    baseline = validate(None, embedder, plain, validation)
     if check:
         baseline["beir_train_ndcg@10"] = beir_ndcg(None, embedder, plain, check)
     log(f"validation without adapter or reranker: {baseline}")
     if adapter != "none":
-        alone = validate(None, embedder, settings, eval_set, index)
+        alone = validate(None, embedder, settings, validation)
         if check:
             alone["beir_train_ndcg@10"] = beir_ndcg(None, embedder, settings, check)
         log(f"validation with the query adapter alone: {alone}")
@@ -357,7 +377,7 @@ def main() -> None:
         model.fit(x, y, group=groups)
         path = args.work / f"candidate-{name}-{params['num_leaves']}-{params['n_estimators']}.txt"
         model.booster_.save_model(str(path))
-        figures = validate(path, embedder, settings, eval_set, index)
+        figures = validate(path, embedder, settings, validation)
         if check:
             figures["beir_train_ndcg@10"] = beir_ndcg(path, embedder, settings, check)
         log(f"{name}, {len(groups)} questions, {params}: trained in {time.perf_counter() - started:.1f} s; "
@@ -372,7 +392,7 @@ def main() -> None:
     path, figures, params, name, questions = best
     bar = alone if adapter != "none" else baseline
     if (figures["hit@3"], figures["mrr"]) <= (bar["hit@3"], bar["mrr"]):
-        log("no model beats the hybrid ranking (after the adapter) on the validation set: nothing written")
+        log("no model beats the hybrid ranking (after the adapter) on the validation sets: nothing written")
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(path.read_text())
@@ -388,7 +408,7 @@ def main() -> None:
         "seed": args.seed, "command": " ".join(["python -m evals.tune", *sys.argv[1:]]),
         "licence": "holds no text, only trees over numeric features of the White House briefings (US federal "
                    "government works, public domain) and the kremlin.ru and president.gov.ua texts (CC BY 4.0)",
-        "mining_and_features_s": round(mined_s, 1), "validation_set": args.validation.name,
+        "mining_and_features_s": round(mined_s, 1), "validation_sets": [p.name for p in args.validation],
         "validation": figures, "validation_without_reranker": baseline,
     }, indent=1) + "\n")
     log(f"wrote {args.out}")

@@ -6,7 +6,8 @@ often still unanswered: a question about a later event or a detail the sources n
 the same topic, as close in cosine as the passages that do answer. What tells them apart is what the
 passages lack: the question's rarest words, its names, a year after the sources. A logistic model over
 those reads the ranking's best ``HEAD`` passages and declines when the odds that they miss the answer pass
-its threshold, in an index large enough for its features to mean what they meant in training.
+the threshold for the index's size: in a smaller index fewer words are rare, so its odds run higher for
+answerable questions too, and the threshold rises (measured on subsets of the index it learned from).
 
 The shipped weights (rag/weights/abstention.json, ``RAG_ABSTENTION=default``) are learned by
 ``python -m evals.tune --abstention`` (evals/abstention.py) from analyst questions written for training,
@@ -17,6 +18,7 @@ the fixed rules alone. The model reads the hybrid ranking only, which it was tra
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,28 +64,40 @@ class Abstention:
     bias: float
     mean: np.ndarray
     scale: np.ndarray
-    threshold: float
-    min_chunks: int  # the model applies to indexes this large: see ``applies``
+    threshold: float  # for the index it learned from, and larger ones
+    min_chunks: int  # the model applies to indexes this large: see ``threshold_at``
+    # (chunks, threshold) ascending, measured on subsets of the index it learned from, that index last
+    sizes: tuple[tuple[int, float], ...] = ()
 
-    def applies(self, chunks: int) -> bool:
-        """Whether the model reads an index of ``chunks`` as it read the one it learned from: in a small one
-        IDF cannot single out rare words (in a 20-chunk article "tanks" and "border" are as absent as a name
-        it never mentions), so there the fixed rules alone decide."""
-        return chunks >= self.min_chunks
+    def threshold_at(self, chunks: int) -> float | None:
+        """The threshold for an index of ``chunks``: between measured sizes, interpolated in log(chunks);
+        None below ``min_chunks``, where IDF cannot single out rare words (in a 20-chunk article "tanks" and
+        "border" are as absent as a name it never mentions) and the fixed rules alone decide."""
+        if chunks < self.min_chunks:
+            return None
+        below = [(n, t) for n, t in self.sizes if n <= chunks]
+        above = [(n, t) for n, t in self.sizes if n > chunks]
+        if not above:
+            return self.threshold
+        if not below:
+            return above[0][1]
+        (n0, t0), (n1, t1) = below[-1], above[0]
+        return t0 + (t1 - t0) * math.log(chunks / n0) / math.log(n1 / n0)
 
     def unanswered(self, features: np.ndarray) -> np.ndarray:
         """P(the passages do not answer), for one row of ``FEATURES`` or a matrix of them."""
         z = ((features - self.mean) / self.scale) @ self.weights + self.bias
         return 1.0 / (1.0 + np.exp(-z))
 
-    def declines(self, evidence: Evidence) -> bool:
-        return bool(self.unanswered(evidence.features) > self.threshold)
+    def declines(self, evidence: Evidence, chunks: int) -> bool:
+        threshold = self.threshold_at(chunks)
+        return threshold is not None and bool(self.unanswered(evidence.features) > threshold)
 
     def as_dict(self) -> dict:
         return {"features": list(FEATURES), "weights": [round(float(w), 6) for w in self.weights],
                 "bias": round(self.bias, 6), "mean": [round(float(m), 6) for m in self.mean],
                 "scale": [round(float(s), 6) for s in self.scale], "threshold": round(self.threshold, 6),
-                "min_chunks": self.min_chunks}
+                "min_chunks": self.min_chunks, "sizes": [[n, round(t, 6)] for n, t in self.sizes]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Abstention":
@@ -91,7 +105,8 @@ class Abstention:
             raise ValueError(f"trained on other features ({len(data['features'])})")
         return cls(np.array(data["weights"], dtype=np.float64), float(data["bias"]),
                    np.array(data["mean"], dtype=np.float64), np.array(data["scale"], dtype=np.float64),
-                   float(data["threshold"]), int(data["min_chunks"]))
+                   float(data["threshold"]), int(data["min_chunks"]),
+                   tuple((int(n), float(t)) for n, t in data.get("sizes", [])))
 
 
 def evidence(store: Store, question: str, own: np.ndarray, rows: np.ndarray) -> Evidence:

@@ -290,10 +290,11 @@ class Engine:
     def _unanswered(self, store: Store, question: str, own: np.ndarray, rows: np.ndarray, mode: str) -> str:
         """Why the best passages do not answer, as the learned abstention judges them; "" when they do (or
         no model applies: it reads the hybrid ranking of a large enough index only)."""
-        if self.abstention is None or mode != "hybrid" or not self.abstention.applies(store.stats().chunks):
+        chunks = store.stats().chunks
+        if self.abstention is None or mode != "hybrid" or self.abstention.threshold_at(chunks) is None:
             return ""
         found = evidence(store, question, own, rows)
-        if not self.abstention.declines(found):
+        if not self.abstention.declines(found, chunks):
             return ""
         lacking = f": none holds {_listed([f'“{w}”' for w in found.missing[:2]])}" if found.missing else ""
         return f"The passages closest to the question do not answer it{lacking}."

@@ -3,12 +3,13 @@ why), loading one, and learning one."""
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from evals import abstention as learning
-from rag import Engine, RagError
+from rag import Document, Engine, RagError
 from rag.abstention import FEATURES, Abstention, load_abstention
 
 
@@ -57,7 +58,38 @@ def test_a_model_is_not_applied_to_an_index_smaller_than_it_reads_well(seed_inde
     assert not engine.ask("Why does Russia object to NATO expansion of hovercraft fleets?", top_k=3).abstained
     # The shipped one learned on 1,432 documents: the 20-chunk seed article is left to the fixed rules.
     shipped = load_abstention("default")
-    assert shipped.min_chunks > chunks and not shipped.applies(chunks)
+    assert shipped.min_chunks > chunks and shipped.threshold_at(chunks) is None
+
+
+def test_a_smaller_index_gets_the_higher_threshold_measured_for_its_size(seed_index, settings, embedder, tmp_path):
+    n = len(FEATURES)
+    even = Abstention(np.zeros(n), 0.0, np.zeros(n), np.ones(n), 0.4, min_chunks=10,
+                      sizes=((10, 0.6), (1000, 0.5), (100_000, 0.4)))  # odds of 0.5 for any question
+    assert [even.threshold_at(c) for c in (9, 10, 100, 1000, 100_000, 10**6)] == \
+        [None, 0.6, pytest.approx(0.55), 0.5, 0.4, 0.4]  # interpolated in log(chunks)
+    chunks = Engine.open(seed_index, settings=settings, embedder=embedder).store.stats().chunks
+    question = "Why does Russia object to NATO expansion?"
+    for sizes, declined in ((((10, 0.6), (100_000, 0.4)), False), (((10, 0.45), (100_000, 0.4)), True)):
+        path = tmp_path / f"{declined}.json"
+        path.write_text(json.dumps(replace(even, sizes=sizes).as_dict()))
+        engine = Engine.open(seed_index, settings=settings.model_copy(update={"abstention": str(path)}),
+                             embedder=embedder)
+        assert (even.threshold_at(chunks) is not None) and engine.ask(question, top_k=3).abstained is declined
+
+
+def test_the_subsets_sizes_are_measured_on_hold_answerable_questions_documents_and_others():
+    documents = [Document(text=f"document {i}") for i in range(40)]
+    counts = {d.doc_id: 10 + i for i, d in enumerate(documents)}
+    asked = {d.doc_id for d in documents[::4]}
+    items = [SimpleNamespace(answerable=True, targets=[SimpleNamespace(doc_ids=(d,))]) for d in sorted(asked)]
+    items.append(SimpleNamespace(answerable=False, targets=[]))
+    part = learning.subset(documents, items, counts, 200, seed=0)
+    held = {d.doc_id for d in part}
+    total = sum(counts[d] for d in held)
+    assert 200 <= total <= 210 and sum(counts[d] for d in held & asked) <= 100
+    assert held & asked and held - asked  # some questions' documents, and others besides
+    assert part == learning.subset(documents, items, counts, 200, seed=0)  # the same subset each run
+    assert part != learning.subset(documents, items, counts, 200, seed=1)
 
 
 def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
