@@ -64,7 +64,7 @@ bench-ray: $(VENV)/.ray-installed
 # lambdamart.txt, sentence_picker.json, abstention.json and manifests), retrained from the analyst questions
 # written for training, the reranker chosen on both validation sets (their questions pooled) among models that
 # do not lower SciFact's train nDCG@10, the abstention model's thresholds for smaller indexes measured on
-# subsets of the crisis sources: about 25 minutes on 2 cores. Needs the team data beside the repository
+# subsets of the crisis sources: about 15 minutes on 2 cores. Needs the team data beside the repository
 # (../shared/data) and builds the eval indexes of the four crisis sources and of SciFact on first use (the
 # crisis one: 4.5 minutes more).
 TRAIN_SETS := $(foreach s,train_wh train_kremlin train_ukraine train2_wh train2_kru,--train evals/tuning_$(s).jsonl)
