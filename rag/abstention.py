@@ -58,7 +58,8 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Abstention:
-    """A logistic model over standardised ``FEATURES``: declines when P(unanswered) exceeds ``threshold``."""
+    """A logistic model over standardised ``FEATURES``: declines when P(unanswered) exceeds the threshold for
+    the index's size (``threshold_at``)."""
 
     weights: np.ndarray
     bias: float
