@@ -79,7 +79,8 @@ def test_wh_dev_set_is_valid_and_verbatim():
     check_evidence(eval_set, read_paths(eval_set.corpus_paths(), get_settings().source_by_host))
 
 
-@pytest.mark.parametrize("name, answerable", [("kremlin_ukraine_dev", 30), ("perspectives_dev", 30)])
+@pytest.mark.parametrize("name, answerable", [("kremlin_ukraine_dev", 30), ("perspectives_dev", 30),
+                                              ("ukraine_small_fresh", 40)])
 def test_crisis_sets_are_valid_and_verbatim(name, answerable):
     eval_set = load_set(REPO_ROOT / "evals" / f"{name}.jsonl")
     assert sum(i.answerable for i in eval_set.items) >= answerable
