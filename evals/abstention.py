@@ -167,7 +167,8 @@ def size_thresholds(model: Abstention, chunks: int, sets: list[EvalSet], documen
     threshold it keeps), applied from the smallest; each size's figures. A smaller index never gets a lower
     threshold than a larger one."""
     items = [item for s in sets for item in s.items]
-    counts = {d.doc_id: len(chunk_spans(d.text, index_config(settings, embedder).chunker)) for d in documents}
+    chunker = index_config(settings, embedder).chunker
+    counts = {d.doc_id: len(chunk_spans(d.text, chunker)) for d in documents}
     rules = settings.model_copy(update={"abstention": "rule"})
     measured, asked = [], []
     for target in SIZES:
